@@ -1,0 +1,188 @@
+"""The ``cloudbutton`` command: pipelines found through entry points, shared options, KPI tools.
+
+A pipeline package exposes a :class:`Pipeline` object in the
+``cloudbutton.pipelines`` entry-point group; the core never imports a pipeline
+by name, so a third party adds one by declaring that entry point.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Sequence
+
+from .errors import CloudbuttonError, TaskFailed
+from .executors import executor_names
+from .job import Job, run_job
+from .kpi import compare, summary
+from .runner import RunOptions
+
+ENTRY_POINT_GROUP = "cloudbutton.pipelines"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One pipeline command: its own arguments and how to build its Job from them."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    build: Callable[[argparse.Namespace], Job]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What a pipeline registers under the ``cloudbutton.pipelines`` entry-point group."""
+
+    name: str
+    help: str
+    commands: dict[str, Command] = field(default_factory=dict)
+
+
+def discover_pipelines() -> dict[str, Pipeline]:
+    """Load every registered pipeline; one that fails to import is reported and skipped."""
+    found: dict[str, Pipeline] = {}
+    for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            found[entry.name] = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+            logging.getLogger("cloudbutton").warning("pipeline %r not loaded: %s", entry.name, exc)
+    return found
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options shared by every pipeline command (a parent parser)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("execution")
+    group.add_argument("--executor", default="threads", choices=executor_names(),
+                       help="where tasks run (default: threads)")
+    group.add_argument("--workers", type=int, default=None, help="parallel tasks (default: CPU count)")
+    group.add_argument("--memory", type=int, default=1024, metavar="MB",
+                       help="memory per task, for Lithops and the cost model (default: 1024)")
+    group.add_argument("--lithops-config", metavar="PATH", help="Lithops config file (default: localhost)")
+    group.add_argument("--spark-master", metavar="URL", help="Spark master (default: local[WORKERS])")
+    group.add_argument("--scratch", metavar="URI", help="where remote executors keep intermediates")
+    group.add_argument("--retries", type=int, default=2, help="extra attempts per failing task (default: 2)")
+    group.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit per task attempt")
+    group.add_argument("--kpi", metavar="PATH", help="kpi.json path (default: beside the output)")
+    group.add_argument("--plan", action="store_true", help="print the stages and partitions, run nothing")
+    group.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    group.add_argument("-v", "--verbose", action="store_true", help="full tracebacks and debug logs")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    """The RunOptions the common options ask for."""
+    if args.workers is not None and args.workers < 1:
+        raise CloudbuttonError(f"--workers must be at least 1, not {args.workers}")
+    return RunOptions(executor=args.executor, workers=args.workers, memory_mb=args.memory,
+                      retries=args.retries, task_timeout_s=args.timeout, lithops_config=args.lithops_config,
+                      spark_master=args.spark_master, scratch=args.scratch, kpi_path=args.kpi,
+                      quiet=args.quiet)
+
+
+def _run_command(command: Command, args: argparse.Namespace) -> int:
+    job = command.build(args)
+    if args.plan:
+        print(job.graph.describe())
+        return 0
+    result = run_job(job, options_from_args(args))
+    if not args.quiet:
+        if job.summary is not None:
+            print(job.summary(result.value))
+        print(summary(result.kpi))
+        print(f"KPIs: {result.kpi_path}")
+    return 0
+
+
+def _kpi_command(args: argparse.Namespace) -> int:
+    def load(path: str) -> dict[str, Any]:
+        try:
+            with open(path) as handle:
+                return json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise CloudbuttonError(f"{path}: not a readable kpi.json ({exc})") from None
+
+    if args.kpi_cmd == "show":
+        print(summary(load(args.kpi_file)))
+    else:
+        print(compare(load(args.a), load(args.b)))
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from .demo import make_text, wordcount_job
+
+    text = os.path.join(args.out, "words.txt")
+    if not os.path.exists(text):
+        make_text(text, args.size_mb)
+    job = wordcount_job(text, os.path.join(args.out, "counts.tsv"), args.partitions)
+    return _run_command(Command("", lambda p: None, lambda a: job), args)
+
+
+def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
+    """The full argument parser: one sub-command per pipeline, plus ``kpi`` and ``demo``."""
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="cloudbutton",
+        description="Run domain-science pipelines as stage graphs on threads, processes, Lithops or Spark, "
+                    "with measured KPIs (wall time, CPU, memory, bytes, GB-seconds, cost).")
+    sub = parser.add_subparsers(dest="group", metavar="{" + ",".join([*pipelines, "kpi", "demo"]) + "}")
+    sub.required = True
+    for name, pipeline in pipelines.items():
+        p_parser = sub.add_parser(name, help=pipeline.help, description=pipeline.help)
+        p_sub = p_parser.add_subparsers(dest="command", metavar="{" + ",".join(pipeline.commands) + "}")
+        p_sub.required = True
+        for cmd_name, command in pipeline.commands.items():
+            c_parser = p_sub.add_parser(cmd_name, help=command.help, description=command.help, parents=[common])
+            command.add_arguments(c_parser)
+            c_parser.set_defaults(handler=lambda a, c=command: _run_command(c, a))
+    kpi = sub.add_parser("kpi", help="read kpi.json files")
+    kpi_sub = kpi.add_subparsers(dest="kpi_cmd", required=True)
+    show = kpi_sub.add_parser("show", help="print a readable summary of one run")
+    show.add_argument("kpi_file")
+    cmp_ = kpi_sub.add_parser("compare", help="print two runs side by side with B/A ratios")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    kpi.set_defaults(handler=_kpi_command, verbose=False)
+    demo = sub.add_parser("demo", help="word count over a generated text file (the core's demo graph)",
+                          parents=[common])
+    demo.add_argument("--out", default="out/demo", help="folder for the input, counts and KPIs")
+    demo.add_argument("--size-mb", type=float, default=50, help="size of the generated text (default 50)")
+    demo.add_argument("--partitions", type=int, default=8, help="byte ranges to split it into")
+    demo.set_defaults(handler=_demo_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cloudbutton`` console script."""
+    parser = build_parser(discover_pipelines())
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except CloudbuttonError as exc:
+        if verbose:
+            traceback.print_exc()
+            if isinstance(exc, TaskFailed) and exc.traceback:
+                print(exc.traceback, file=sys.stderr)
+        print(f"cloudbutton: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cloudbutton: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line unless -v
+        if verbose:
+            traceback.print_exc()
+        print(f"cloudbutton: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

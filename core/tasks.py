@@ -1,0 +1,177 @@
+"""What one task is, and how a worker runs it: inputs resolved, retries, timeout, KPIs.
+
+:func:`execute_task` is the only function the executors ship to workers.  It
+never raises: failures come back in the :class:`TaskOutcome` so that every
+executor (threads, processes, Lithops, Spark) reports them the same way.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy/scipy load in a fresh worker
+
+from . import storage, telemetry
+from .errors import InputError, TaskTimeout
+
+
+@dataclass(frozen=True)
+class ShuffleInput:
+    """The key bucket a downstream task reads: one part from every upstream task."""
+
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Gather:
+    """A reduce task's input: every upstream output, in partition order."""
+
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SideInput:
+    """A side input: one upstream output (``single``) or the list of them."""
+
+    parts: tuple[Any, ...]
+    single: bool
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs to run one partition of one stage."""
+
+    stage: str
+    partition: int
+    kind: str
+    fn: Callable[..., Any]
+    item: Any
+    params: dict[str, Any] = field(default_factory=dict)
+    side: dict[str, SideInput] = field(default_factory=dict)
+    retries: int = 2
+    timeout_s: float | None = None
+    output_uri: str | None = None  # store the result here and return a Ref
+    buckets: int | None = None  # split the emitted (key, value) pairs into this many buckets
+    memory_mb: int = 1024
+    storage_config: dict[str, Any] | None = None
+    submit_ts: float = 0.0
+
+
+@dataclass
+class TaskOutcome:
+    """A task's result (value or Ref, or one per bucket) and one KPI record per attempt."""
+
+    value: Any
+    attempts: list[dict[str, Any]]
+    error: str | None = None
+    traceback: str = ""
+    input_error: InputError | None = None  # a bad input is reported as such, not as a crash
+
+
+def bucket_of(key: Any, n: int) -> int:
+    """Stable bucket of a shuffle key: ints modulo n, anything else by CRC32 of its repr."""
+    if isinstance(key, (int,)) and not isinstance(key, bool):
+        return key % n
+    return zlib.crc32(repr(key).encode()) % n
+
+
+def _load(part: Any) -> Any:
+    return storage.load(part) if isinstance(part, storage.Ref) else part
+
+
+def _resolve(value: Any) -> Any:
+    """Turn a task input (descriptor, Ref, Gather, SideInput, ShuffleInput) into data."""
+    if isinstance(value, SideInput):
+        parts = [_load(p) for p in value.parts]
+        return parts[0] if value.single else parts
+    if isinstance(value, Gather):
+        return [_load(p) for p in value.parts]
+    if isinstance(value, ShuffleInput):
+        grouped: dict[Any, list[Any]] = {}
+        for part in value.parts:
+            for key, item in _load(part):
+                grouped.setdefault(key, []).append(item)
+        return {key: grouped[key] for key in sorted(grouped)}
+    return _load(value)
+
+
+def _call(spec: TaskSpec) -> Any:
+    kwargs = dict(spec.params)
+    kwargs.update({name: _resolve(side) for name, side in spec.side.items()})
+    result = spec.fn(_resolve(spec.item), **kwargs)
+    if spec.buckets is not None:
+        split: list[list[tuple[Any, Any]]] = [[] for _ in range(spec.buckets)]
+        for key, value in result:
+            split[bucket_of(key, spec.buckets)].append((key, value))
+        if spec.output_uri is None:
+            return split
+        return [storage.store(part, f"{spec.output_uri}.b{j}") for j, part in enumerate(split)]
+    if spec.output_uri is None:
+        return result
+    return storage.store(result, spec.output_uri)
+
+
+class _Alarm:
+    """SIGALRM-based timeout, used when the task runs in a process's main thread."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds if threading.current_thread() is threading.main_thread() else None
+
+    def _fire(self, *_: Any) -> None:
+        raise TaskTimeout(f"timed out after {self.seconds:g} s")
+
+    def __enter__(self) -> None:
+        if self.seconds:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *_: Any) -> None:
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def execute_task(spec: TaskSpec) -> TaskOutcome:
+    """Run ``spec`` with retries; record start/end, CPU, peak RSS and I/O per attempt."""
+    storage.configure(spec.storage_config)
+    sampler = telemetry.sampler()
+    worker = telemetry.worker_id()
+    cold = telemetry.cold_start()
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(spec.retries + 1):
+        token = sampler.begin()
+        read0, written0 = telemetry.thread_io()
+        cpu0, start = time.thread_time(), time.time()
+        error = None
+        try:
+            with _Alarm(spec.timeout_s):
+                value = _call(spec)
+        except BaseException as exc:  # noqa: BLE001 - reported to the driver, never lost
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            trace = traceback.format_exc()
+            failure = exc
+        end, cpu1 = time.time(), time.thread_time()
+        read1, written1 = telemetry.thread_io()
+        attempts.append({
+            "stage": spec.stage, "partition": spec.partition, "attempt": attempt,
+            "status": "ok" if error is None else "failed", "error": error,
+            "worker": worker, "cold_start": cold and attempt == 0,
+            "submit_ts": spec.submit_ts, "start_ts": start, "end_ts": end,
+            "duration_s": end - start, "cpu_s": cpu1 - cpu0,
+            "peak_rss_bytes": sampler.end(token),
+            "bytes_read": read1 - read0, "bytes_written": written1 - written0,
+            "memory_mb": spec.memory_mb,
+        })
+        if error is None:
+            return TaskOutcome(value, attempts)
+        if isinstance(failure, InputError):  # retrying cannot fix a bad input
+            return TaskOutcome(None, attempts, error, trace, failure)
+    return TaskOutcome(None, attempts, error, trace)
