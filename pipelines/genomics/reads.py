@@ -1,0 +1,217 @@
+"""Flatten the reads of one padded window into per-base and per-indel numpy arrays.
+
+The only Python loop is one iteration per read (to read its CIGAR); every per-base
+step (positions, bases, qualities, overlapping-mate and depth handling) is numpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pysam
+
+#: Flags skipped like ``bcftools mpileup`` (unmapped, secondary, QC-fail, duplicate).
+SKIP_FLAGS = 0x4 | 0x100 | 0x200 | 0x400
+
+_BASE_CODE = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE_CODE[_b] = _i
+    _BASE_CODE[_b + 32] = _i  # lower case
+
+
+@dataclass(frozen=True)
+class ReadFilters:
+    """Read and base filters of the caller (defaults follow the issue / bcftools)."""
+
+    min_mapq: int = 0
+    min_baseq: int = 13
+    max_depth: int = 250
+
+
+@dataclass
+class Observations:
+    """Base observations and indel events of the reads overlapping one window.
+
+    Attributes
+    ----------
+    pos, base, qual, read, strand:
+        One entry per aligned base kept after filtering: 0-based reference position,
+        base code (0-3 = ACGT), effective quality (min of BQ and MAPQ, damped later),
+        read index and reverse-strand flag.
+    read_start, read_end, read_mapq, read_tmpl, read_rev:
+        Per-read aligned reference span (soft clips excluded), effective MAPQ,
+        template (read-pair) index and reverse-strand flag.
+    ev_read, ev_pos, ev_len, ev_ins:
+        One entry per CIGAR indel: read index, 0-based reference position of the first
+        deleted base (or of the base an insertion precedes), length, and the inserted
+        sequence (empty for deletions).
+    """
+
+    pos: np.ndarray
+    base: np.ndarray
+    qual: np.ndarray
+    read: np.ndarray
+    strand: np.ndarray
+    read_start: np.ndarray
+    read_end: np.ndarray
+    read_mapq: np.ndarray
+    read_tmpl: np.ndarray
+    read_rev: np.ndarray
+    ev_read: np.ndarray
+    ev_pos: np.ndarray
+    ev_len: np.ndarray
+    ev_ins: list[str]
+
+
+def effective_mapq(mapq: np.ndarray) -> np.ndarray:
+    """MAPQ as used to cap base qualities: 255 (unknown) counts as 20, capped at 60."""
+    mapq = np.where(mapq == 255, 20, mapq)
+    return np.minimum(mapq, 60)
+
+
+def collect(bam: pysam.AlignmentFile, contig: str, start: int, end: int,
+            filters: ReadFilters) -> Observations:
+    """Read every usable alignment overlapping ``[start, end)`` into flat arrays.
+
+    Reads are taken in file order, so the same read set yields the same arrays
+    whatever window it was fetched for: this is what makes chunking exact.
+    """
+    seqs: list[str] = []
+    quals: list[bytes] = []
+    blk_ref: list[int] = []
+    blk_q: list[int] = []
+    blk_len: list[int] = []
+    blk_read: list[int] = []
+    ev_read: list[int] = []
+    ev_pos: list[int] = []
+    ev_len: list[int] = []
+    ev_ins: list[str] = []
+    r_start: list[int] = []
+    r_end: list[int] = []
+    r_mapq: list[int] = []
+    r_rev: list[bool] = []
+    r_tmpl: list[int] = []
+    templates: dict[str, int] = {}
+    qoff = 0
+    for aln in bam.fetch(contig, start, end):
+        if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
+            continue
+        seq = aln.query_sequence
+        qq = aln.query_qualities
+        cigar = aln.cigartuples
+        if seq is None or qq is None or not cigar:
+            continue
+        idx = len(r_start)
+        rpos = aln.reference_start
+        qpos = qoff
+        for op, length in cigar:
+            if op == 0 or op == 7 or op == 8:
+                blk_ref.append(rpos)
+                blk_q.append(qpos)
+                blk_len.append(length)
+                blk_read.append(idx)
+                rpos += length
+                qpos += length
+            elif op == 1:
+                ev_read.append(idx)
+                ev_pos.append(rpos)
+                ev_len.append(length)
+                ev_ins.append(seq[qpos - qoff:qpos - qoff + length])
+                qpos += length
+            elif op == 2:
+                ev_read.append(idx)
+                ev_pos.append(rpos)
+                ev_len.append(length)
+                ev_ins.append("")
+                rpos += length
+            elif op == 3:
+                rpos += length
+            elif op == 4:
+                qpos += length
+        seqs.append(seq)
+        quals.append(qq.tobytes())
+        qoff += len(seq)
+        r_start.append(aln.reference_start)
+        r_end.append(rpos)
+        r_mapq.append(aln.mapping_quality)
+        r_rev.append(aln.is_reverse)
+        r_tmpl.append(templates.setdefault(aln.query_name, len(templates)))
+
+    read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
+    lens = np.asarray(blk_len, dtype=np.int64)
+    total = int(lens.sum()) if lens.size else 0
+    starts = np.repeat(np.cumsum(lens) - lens, lens)
+    within = np.arange(total, dtype=np.int64) - starts
+    pos = np.repeat(np.asarray(blk_ref, dtype=np.int64), lens) + within
+    qidx = np.repeat(np.asarray(blk_q, dtype=np.int64), lens) + within
+    read = np.repeat(np.asarray(blk_read, dtype=np.int64), lens)
+    allseq = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
+    allqual = np.frombuffer(b"".join(quals), dtype=np.uint8)
+    base = _BASE_CODE[allseq[qidx]] if total else np.zeros(0, np.uint8)
+    bq = allqual[qidx].astype(np.int32) if total else np.zeros(0, np.int32)
+
+    keep = (base < 4) & (bq >= filters.min_baseq)
+    pos, base, bq, read = pos[keep], base[keep], bq[keep], read[keep]
+    qual = np.minimum(bq, read_mapq[read] if read.size else bq)
+    tmpl = np.asarray(r_tmpl, dtype=np.int64)
+    rs, re_ = np.asarray(r_start, dtype=np.int64), np.asarray(r_end, dtype=np.int64)
+    pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
+    pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
+    rev = np.asarray(r_rev, dtype=bool)
+    return Observations(
+        pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read,
+        strand=rev[read] if read.size else np.zeros(0, bool),
+        read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl,
+        read_rev=rev,
+        ev_read=np.asarray(ev_read, dtype=np.int64), ev_pos=np.asarray(ev_pos, dtype=np.int64),
+        ev_len=np.asarray(ev_len, dtype=np.int64), ev_ins=ev_ins,
+    )
+
+
+def _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end):
+    """Keep one observation per (template, position): the higher-quality mate's.
+
+    Overlapping mates sequence the same molecule, so counting both would double the
+    evidence (bcftools zeroes one mate the same way). Ties keep the earlier read.
+    Only observations inside the overlap of two mates are sorted.
+    """
+    if pos.size == 0 or tmpl.size == 0:
+        return pos, base, qual, read
+    n_t = int(tmpl.max()) + 1
+    ov_start = np.full(n_t, np.iinfo(np.int64).min)
+    ov_end = np.full(n_t, np.iinfo(np.int64).max)
+    np.maximum.at(ov_start, tmpl, r_start)
+    np.minimum.at(ov_end, tmpl, r_end)
+    paired = np.bincount(tmpl, minlength=n_t) > 1
+    t_obs = tmpl[read]
+    cand = np.flatnonzero(paired[t_obs] & (pos >= ov_start[t_obs]) & (pos < ov_end[t_obs]))
+    if cand.size == 0:
+        return pos, base, qual, read
+    t, p, q, r = t_obs[cand], pos[cand], qual[cand], read[cand]
+    order = np.lexsort((r, -q, p, t))
+    t_s, p_s = t[order], p[order]
+    dup = np.zeros(order.size, dtype=bool)
+    dup[1:] = (t_s[1:] == t_s[:-1]) & (p_s[1:] == p_s[:-1])
+    keep = np.ones(pos.size, dtype=bool)
+    keep[cand[order[dup]]] = False
+    return pos[keep], base[keep], qual[keep], read[keep]
+
+
+def _cap_depth(pos, base, qual, read, max_depth):
+    """Keep the first ``max_depth`` reads (in file order) at each position."""
+    if pos.size == 0:
+        return pos, base, qual, read
+    lo = int(pos.min())
+    depth = np.bincount(pos - lo)
+    if depth.max() <= max_depth:
+        return pos, base, qual, read
+    cand = np.flatnonzero(depth[pos - lo] > max_depth)
+    order = cand[np.lexsort((read[cand], pos[cand]))]
+    p_s = pos[order]
+    new = np.ones(p_s.size, dtype=bool)
+    new[1:] = p_s[1:] != p_s[:-1]
+    idx = np.arange(p_s.size)
+    rank = idx - np.maximum.accumulate(np.where(new, idx, 0))
+    keep = np.ones(pos.size, dtype=bool)
+    keep[order[rank >= max_depth]] = False
+    return pos[keep], base[keep], qual[keep], read[keep]
