@@ -42,6 +42,8 @@ class CallParams:
     snp_gap : int
         SNPs within this distance of a passing indel are dropped (bcftools ``--SnpGap``),
         a cheap stand-in for BAQ.
+    window : int
+        Longest stretch called from one read fetch (bounds memory per task).
     """
 
     filters: ReadFilters = field(default_factory=ReadFilters)
@@ -51,6 +53,7 @@ class CallParams:
     indel_min_frac: float = 0.05
     max_indel: int = 110
     snp_gap: int = 3
+    window: int = 200_000
 
 
 @dataclass(frozen=True, order=True)
@@ -72,18 +75,32 @@ def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int
                params: CallParams) -> list[Variant]:
     """Variants of ``contig`` whose normalised POS lies in ``[start, end)`` (0-based).
 
-    Opens the BAM/CRAM and FASTA itself so it can run on any worker.
+    Opens the BAM/CRAM and FASTA itself so it can run on any worker. Long chunks are
+    called in windows of ``params.window`` bp (same ownership rule), which bounds memory;
+    the reference is fetched only around windows that hold reads.
     """
-    with pysam.FastaFile(fasta_path) as fasta:
-        ref = fetch_window(fasta, contig, start - 2 * params.pad, end + 2 * params.pad)
-    with pysam.AlignmentFile(bam_path, reference_filename=fasta_path) as bam:
-        obs = collect(bam, contig, max(0, start - params.pad), end + params.pad, params.filters)
+    out: list[Variant] = []
+    with pysam.FastaFile(fasta_path) as fasta, \
+            pysam.AlignmentFile(bam_path, reference_filename=fasta_path) as bam:
+        for w_start in range(start, end, params.window):
+            w_end = min(end, w_start + params.window)
+            out.extend(_call_window(bam, fasta, contig, w_start, w_end, params))
+    return out
+
+
+def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start: int, end: int,
+                 params: CallParams) -> list[Variant]:
+    obs = collect(bam, contig, max(0, start - params.pad), end + params.pad, params.filters)
+    if obs.read_start.size == 0:
+        return []
+    lo = max(start - 2 * params.pad, int(obs.read_start.min()) - params.pad)
+    hi = min(end + 2 * params.pad, int(obs.read_end.max()) + params.pad)
+    ref = fetch_window(fasta, contig, lo, hi)
     indels = _call_indels(obs, ref, params)
     snps = _call_snps(obs, ref)
     gap_mask = _indel_neighbourhood(indels, ref, params)
     snps = [v for v in snps if not gap_mask[v.pos - 1 - ref.start]]
-    owned = [v for v in snps + indels if start <= v.pos - 1 < end]
-    return sorted(owned)
+    return sorted(v for v in snps + indels if start <= v.pos - 1 < end)
 
 
 def _call_snps(obs: Observations, ref: RefWindow) -> list[Variant]:

@@ -1,0 +1,49 @@
+"""``cloudbutton genomics call``: the CLI plugin (entry point ``cloudbutton.pipelines:genomics``)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from cloudbutton.core import Job
+from cloudbutton.core.cli import Command, Pipeline
+
+from .pipeline import build_call_job
+
+
+def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bam", metavar="INPUT.bam", help="coordinate-sorted BAM or CRAM of one sample")
+    parser.add_argument("--reference", required=True, metavar="REF.fa[.gz]",
+                        help="reference FASTA (plain or bgzip) the reads were aligned to")
+    parser.add_argument("--out", required=True, metavar="OUT.vcf.gz", help="output VCF (bgzip + .tbi)")
+    parser.add_argument("--region", action="append", metavar="CHR:START-END",
+                        help="region to call, 1-based inclusive (repeatable; default all contigs with reads)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--chunk-size", type=int, metavar="BP", help="target chunk length in bp")
+    size.add_argument("--chunks", type=int, metavar="N",
+                      help="number of chunks, balanced by data size (default 8, or one per 10 Mb)")
+    parser.add_argument("--min-qual", type=float, default=20.0, help="QUAL below which FILTER is LowQual (20)")
+    parser.add_argument("--min-mapq", type=int, default=0, help="skip reads below this MAPQ (0)")
+    parser.add_argument("--min-baseq", type=int, default=13, help="skip bases below this quality (13)")
+    parser.add_argument("--max-depth", type=int, default=250, help="reads used per position (250)")
+
+
+def _build_call(args: argparse.Namespace) -> Job:
+    job = build_call_job(args.bam, args.reference, args.out, regions=args.region, chunk_size=args.chunk_size,
+                         chunks=args.chunks, min_qual=args.min_qual, min_mapq=args.min_mapq,
+                         min_baseq=args.min_baseq, max_depth=args.max_depth,
+                         command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if getattr(args, "plan", False):
+        chunks = job.graph.stages["call"].over
+        print(f"{len(chunks)} chunks:")
+        for c in chunks:
+            print(f"  {c.index:>4}  {c}  ({c.end - c.start:,} bp)")
+    return job
+
+
+pipeline = Pipeline(
+    name="genomics",
+    help="region-chunked variant calling: BAM/CRAM + reference -> VCF",
+    commands={"call": Command(help="call SNPs and indels of one sample into a bgzip VCF",
+                              add_arguments=_add_call_arguments, build=_build_call)},
+)

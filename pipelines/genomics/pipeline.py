@@ -1,0 +1,133 @@
+"""The ``genomics call`` stage graph: plan -> call (map per chunk) -> merge (reduce).
+
+``build_call_job`` is shared by the CLI and the Python API :func:`call`.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from cloudbutton.core import Graph, Job, RunResult, run_job
+from cloudbutton.core.storage import atomic_output
+
+from . import vcf
+from .caller import CallParams, call_chunk
+from .inputs import open_alignments, open_reference, resolve_regions, sample_name
+from .plan import Chunk, plan_chunks
+from .reads import ReadFilters
+
+
+@dataclass(frozen=True)
+class ChunkCalls:
+    """One chunk's VCF data lines and their (POS, REF, ALT) keys, in position order."""
+
+    chunk: Chunk
+    keys: list[tuple[int, str, str]]
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """What the merge wrote."""
+
+    path: str
+    records: int
+    passing: int
+    snps: int
+    indels: int
+    chunks: int
+
+    def __str__(self) -> str:
+        return (f"{self.path}: {self.records} records ({self.passing} PASS; {self.snps} SNPs, "
+                f"{self.indels} indels) from {self.chunks} chunks")
+
+
+def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams) -> ChunkCalls:
+    """Map task: the records owned by ``chunk``."""
+    variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params)
+    return ChunkCalls(chunk, [(v.pos, v.ref, v.alt) for v in variants],
+                      [vcf.record(chunk.contig, v, params.min_qual) for v in variants])
+
+
+def merge_task(parts: list[ChunkCalls], *, out: str, header: str) -> CallSummary:
+    """Reduce task: concatenate chunks in reference order, refuse duplicates, write bgzip + tabix."""
+    parts = sorted(parts, key=lambda p: p.chunk.index)
+    seen: set[tuple[str, int, str, str]] = set()
+    lines: list[str] = []
+    for part in parts:
+        for key, line in zip(part.keys, part.lines):
+            full = (part.chunk.contig, *key)
+            if full in seen:
+                raise AssertionError(f"duplicate record {full} across chunks (chunk {part.chunk})")
+            seen.add(full)
+            lines.append(line)
+    with atomic_output(out) as tmp, atomic_output(out + ".tbi") as tmp_index:
+        vcf.write_bgzip(tmp, header, lines)
+        os.replace(tmp + ".tbi", tmp_index)
+    snps = sum(len(k[2]) == 1 and len(k[3]) == 1 for k in seen)
+    return CallSummary(path=out, records=len(lines), passing=sum("\tPASS\t" in x for x in lines),
+                       snps=snps, indels=len(seen) - snps, chunks=len(parts))
+
+
+def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
+                   chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
+                   min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
+                   command: str | None = None) -> Job:
+    """Check the inputs, plan the chunks and build the call graph (nothing is called yet).
+
+    Parameters
+    ----------
+    bam : str
+        Coordinate-sorted BAM or CRAM (indexed here if it has no index).
+    reference : str
+        FASTA (plain or bgzip) the reads were aligned to; also decodes CRAM.
+    out : str
+        Output ``.vcf.gz``; its tabix index is written beside it.
+    regions : list of str, optional
+        ``CHR[:START-END]`` (1-based); default every contig with mapped reads.
+    chunk_size, chunks : int, optional
+        Target chunk length in bp, or total chunk count (see :func:`plan.plan_chunks`).
+    min_qual, min_mapq, min_baseq, max_depth :
+        Caller thresholds (bcftools-like defaults).
+    command : str, optional
+        Command line recorded in the VCF header.
+
+    Raises
+    ------
+    InputError
+        On a missing/unreadable input, contig mismatch, multi-sample BAM or bad region.
+    """
+    fasta = open_reference(reference)
+    with fasta, open_alignments(bam, reference) as aln:
+        sample = sample_name(bam, aln)
+        wanted = resolve_regions(bam, aln, fasta, reference, regions)
+        plan = plan_chunks(bam, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks)
+        ref_len = dict(zip(fasta.references, fasta.lengths))
+        contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
+    params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
+                        min_qual=min_qual)
+    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    header = vcf.header(contigs, reference, sample, command, min_qual)
+    g = Graph("genomics.call")
+    g.map("call", call_task, over=plan, params={"bam": bam, "reference": reference, "params": params})
+    g.reduce("merge", merge_task, over="call", params={"out": out, "header": header})
+    return Job(graph=g, output=out, summary=str)
+
+
+def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
+         chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
+         min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
+         executor: str = "threads", workers: int | None = None, **run_options: Any) -> RunResult:
+    """Call SNPs and indels of one sample: BAM/CRAM + reference -> bgzip VCF + tabix index.
+
+    Same as ``cloudbutton genomics call``; ``run_options`` are further
+    :class:`cloudbutton.core.RunOptions` fields (``kpi_path``, ``lithops_config``, ...).
+    ``result.value`` is a :class:`CallSummary`; ``result.kpi`` the run's KPIs.
+    """
+    job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
+                         min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
+                         command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
+    return run_job(job, executor=executor, workers=workers, **run_options)

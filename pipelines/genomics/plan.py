@@ -1,0 +1,165 @@
+"""Split the requested regions into chunks balanced by data size, read from the index only.
+
+Weights come from the BAM index's linear index (compressed bytes per 16 kb window)
+or the CRAM ``.crai`` slice sizes, so planning never reads alignments; cut points
+are moved into a nearby run of N in the reference when there is one.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import pysam
+
+from cloudbutton.core.errors import InputError
+
+_WINDOW = 1 << 14  # BAI linear-index window
+_GAP_SEARCH = 2000  # bp searched either side of a cut for an N run
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Reference interval ``[start, end)`` (0-based) of ``contig``; ``index`` orders the output."""
+
+    index: int
+    contig: str
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.contig}:{self.start + 1}-{self.end}"
+
+
+def parse_region(text: str, lengths: dict[str, int]) -> tuple[str, int, int]:
+    """``CHR``, ``CHR:START-END`` or ``CHR:START`` (1-based inclusive) -> (contig, start0, end0)."""
+    m = re.fullmatch(r"(.+?)(?::([\d,]+)(?:-([\d,]+))?)?", text.strip())
+    contig = m.group(1) if m else text
+    if contig not in lengths:
+        raise InputError(text, f"region contig {contig!r} is not in the BAM and reference")
+    length = lengths[contig]
+    start = int(m.group(2).replace(",", "")) - 1 if m.group(2) else 0
+    end = int(m.group(3).replace(",", "")) if m.group(3) else length
+    if start < 0 or end > length or start >= end:
+        raise InputError(text, f"region outside 1-{length} of {contig} or empty")
+    return contig, start, end
+
+
+def _bai_weights(path: str, n_refs: int) -> list[np.ndarray]:
+    """Bytes of alignment data per 16 kb window for each reference, from a BAI file."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"BAI\x01":
+        raise ValueError("not a BAI index")
+    off = 8
+    out = []
+    for _ in range(struct.unpack_from("<i", data, 4)[0]):
+        n_bin = struct.unpack_from("<i", data, off)[0]
+        off += 4
+        for _ in range(n_bin):
+            _, n_chunk = struct.unpack_from("<Ii", data, off)
+            off += 8 + 16 * n_chunk
+        n_intv = struct.unpack_from("<i", data, off)[0]
+        off += 4
+        voff = np.frombuffer(data, dtype="<u8", count=n_intv, offset=off).astype(np.float64)
+        off += 8 * n_intv
+        pos = np.floor(voff / 65536.0) + (voff % 65536.0) / 4.0  # compressed offset + ~uncompressed/4
+        pos = np.maximum.accumulate(pos) if pos.size else pos
+        out.append(np.diff(pos, append=pos[-1] if pos.size else 0.0))
+    return out + [np.zeros(0)] * (n_refs - len(out))
+
+
+def _crai_weights(path: str, names: list[str], lengths: list[int]) -> list[np.ndarray]:
+    """Slice bytes per 16 kb window for each reference, from a CRAM ``.crai`` index."""
+    out = [np.zeros(math.ceil(n / _WINDOW) + 1) for n in lengths]
+    with gzip.open(path, "rt") as fh:
+        for line in fh:
+            tid, start, span, _, _, size = (int(x) for x in line.split()[:6])
+            if 0 <= tid < len(names) and span > 0:
+                lo, hi = (start - 1) // _WINDOW, (start - 1 + span) // _WINDOW
+                out[tid][lo:hi + 1] += size / (hi - lo + 1)
+    return out
+
+
+def data_weights(bam_path: str, bam: pysam.AlignmentFile) -> list[np.ndarray]:
+    """Per-16-kb-window data size of every reference (empty arrays when no index is readable)."""
+    names, lengths = list(bam.references), list(bam.lengths)
+    for suffix, reader in ((".bai", lambda p: _bai_weights(p, len(names))),
+                           (".crai", lambda p: _crai_weights(p, names, lengths))):
+        for candidate in (bam_path + suffix, os.path.splitext(bam_path)[0] + suffix):
+            if os.path.exists(candidate):
+                try:
+                    return reader(candidate)
+                except (OSError, ValueError, struct.error):
+                    break
+    return [np.zeros(0) for _ in names]
+
+
+def _cuts(weights: np.ndarray, start: int, end: int, n: int) -> list[int]:
+    """``n - 1`` cut positions splitting ``[start, end)`` into equal data size."""
+    bins = np.arange(start // _WINDOW, (end - 1) // _WINDOW + 1)
+    w = np.where(bins < weights.size, weights[np.minimum(bins, max(weights.size - 1, 0))], 0.0) \
+        if weights.size else np.zeros(bins.size)
+    lo = np.maximum(bins * _WINDOW, start)
+    hi = np.minimum((bins + 1) * _WINDOW, end)
+    w = w * (hi - lo) / _WINDOW + 1e-6 * (hi - lo) * (w.sum() / max(end - start, 1) + 1)
+    cum = np.concatenate([[0.0], np.cumsum(w)])
+    edges = np.concatenate([[start], hi])
+    targets = cum[-1] * np.arange(1, n) / n
+    return [int(round(x)) for x in np.interp(targets, cum, edges)]
+
+
+def _snap_to_gap(fasta: pysam.FastaFile, contig: str, cut: int, lo: int, hi: int) -> int:
+    """Move ``cut`` into the nearest N run within ``_GAP_SEARCH`` bp (kept inside (lo, hi))."""
+    a, b = max(lo + 1, cut - _GAP_SEARCH), min(hi - 1, cut + _GAP_SEARCH)
+    if b <= a:
+        return cut
+    seq = fasta.fetch(contig, a, b).upper()
+    ns = np.flatnonzero(np.frombuffer(seq.encode(), dtype=np.uint8) == ord("N"))
+    if ns.size == 0:
+        return cut
+    return int(a + ns[np.argmin(np.abs(ns + a - cut))])
+
+
+def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
+                regions: list[tuple[str, int, int]], *, chunk_size: int | None = None,
+                chunks: int | None = None) -> list[Chunk]:
+    """Chunks covering ``regions`` in order, balanced by data size from the index.
+
+    Parameters
+    ----------
+    regions : list of (contig, start, end)
+        0-based half-open intervals, in output order.
+    chunk_size : int, optional
+        Target chunk length in bp: a region gets ``ceil(length / chunk_size)`` chunks.
+    chunks : int, optional
+        Total number of chunks, shared among regions by data size (default: 8, or one
+        per 10 Mb when that is more).
+    """
+    weights = data_weights(bam_path, bam)
+    tid = {name: i for i, name in enumerate(bam.references)}
+    region_w = [float(np.sum(_region_weight(weights[tid[c]], s, e))) for c, s, e in regions]
+    total_bp = sum(e - s for _, s, e in regions)
+    if chunk_size:
+        counts = [max(1, math.ceil((e - s) / chunk_size)) for _, s, e in regions]
+    else:
+        n = chunks or max(8, math.ceil(total_bp / 10_000_000))
+        total_w = sum(region_w)
+        shares = [w / total_w if total_w else (e - s) / total_bp for w, (_, s, e) in zip(region_w, regions)]
+        counts = [max(1, round(n * share)) for share in shares]
+    out: list[Chunk] = []
+    for (contig, start, end), n in zip(regions, counts):
+        n = min(n, end - start)
+        cuts = [_snap_to_gap(fasta, contig, c, start, end) for c in _cuts(weights[tid[contig]], start, end, n)]
+        bounds = sorted({start, end, *(c for c in cuts if start < c < end)})
+        base = len(out)
+        out.extend(Chunk(base + i, contig, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:])))
+    return out
+
+
+def _region_weight(weights: np.ndarray, start: int, end: int) -> np.ndarray:
+    return weights[start // _WINDOW:(end - 1) // _WINDOW + 1]
