@@ -1,0 +1,110 @@
+"""The centroid stage: isotope centroids of a group of ions, cached across runs.
+
+The cache is keyed like METASPACE's centroid table: by formula, modifier and
+isotope settings.  It is a folder per :meth:`IsotopeModel.key`, holding one
+``.npz`` shard per ``crc32(formula) % N_SHARDS``; a centroid task owns whole
+shards, so no two tasks of a run write the same file.  Cached and fresh
+centroids are bit-identical (the centroider is per-ion deterministic).
+"""
+from __future__ import annotations
+
+import io
+import os
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cloudbutton.core import storage
+
+from .isotopes import IsotopeModel, ion_centroids
+
+N_SHARDS = 64
+BATCH_IONS = 2000  # ions centroided at once: ~150 envelope samples per fine peak
+
+
+def default_cache_dir() -> str:
+    """``$CLOUDBUTTON_CACHE/centroids`` or ``~/.cache/cloudbutton/centroids``."""
+    root = os.environ.get("CLOUDBUTTON_CACHE") or str(Path.home() / ".cache" / "cloudbutton")
+    return str(Path(root) / "centroids")
+
+
+def shard_of(formula: str) -> int:
+    """Cache shard of a formula (all its ions share it)."""
+    return zlib.crc32(formula.encode()) % N_SHARDS
+
+
+@dataclass(frozen=True)
+class CentroidTask:
+    """A centroid-stage partition: the ions of some cache shards."""
+
+    shards: tuple[int, ...]
+    ion_ids: np.ndarray
+    formulas: np.ndarray
+    modifiers: np.ndarray
+    shard: np.ndarray  # shard of each ion
+
+
+def _load_shard(uri: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not storage.exists(uri):
+        return {}
+    try:
+        with np.load(io.BytesIO(storage.read_range(uri))) as data:
+            names, mzs, ints = data["names"], data["mzs"], data["ints"]
+    except (OSError, ValueError, KeyError):  # a damaged shard is recomputed, never trusted
+        return {}
+    return {str(n): (m, i) for n, m, i in zip(names, mzs, ints)}
+
+
+def _save_shard(uri: str, entries: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    names = sorted(entries)
+    buffer = io.BytesIO()
+    np.savez(buffer, names=np.array(names), mzs=np.array([entries[n][0] for n in names]),
+             ints=np.array([entries[n][1] for n in names]))
+    if storage.is_object_uri(uri):
+        storage.write_bytes(uri, buffer.getvalue())
+        return
+    path = storage.local_path(uri)
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    storage.write_bytes(tmp, buffer.getvalue())
+    os.replace(tmp, path)  # readers see the old or the new shard, never half of one
+
+
+def compute_centroids(task: CentroidTask, *, model: IsotopeModel, cache: str | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroids of the task's ions: ``(ion_ids, mzs (n, n_peaks), ints (n, n_peaks))``.
+
+    Reads and updates the cache shards the task owns.  Memory: its ions' centroids
+    plus one batch of ``BATCH_IONS`` envelopes.
+    """
+    n_peaks = model.n_peaks
+    mzs = np.zeros((len(task.ion_ids), n_peaks))
+    ints = np.zeros((len(task.ion_ids), n_peaks))
+    names = np.char.add(task.formulas.astype(str), task.modifiers.astype(str))
+    for shard in task.shards:
+        rows = np.flatnonzero(task.shard == shard)
+        uri = f"{cache.rstrip('/')}/{model.key()}/shard-{shard:03d}.npz" if cache else None
+        known = _load_shard(uri) if uri else {}
+        missing = [r for r in rows if names[r] not in known]
+        for start in range(0, len(missing), BATCH_IONS):
+            batch = missing[start:start + BATCH_IONS]
+            b_mz, b_int = ion_centroids(list(task.formulas[batch]), list(task.modifiers[batch]), model)
+            for r, m, i in zip(batch, b_mz, b_int):
+                known[str(names[r])] = (m, i)
+        for r in rows:
+            mzs[r], ints[r] = known[str(names[r])]
+        if uri and missing:
+            _save_shard(uri, known)
+    return task.ion_ids, mzs, ints
+
+
+def centroid_table(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_ions: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Gather the centroid tasks' outputs into ``(mzs, ints)`` arrays indexed by ion id."""
+    mzs = np.zeros((n_ions, parts[0][1].shape[1]))
+    ints = np.zeros_like(mzs)
+    for ids, m, i in parts:
+        mzs[ids], ints[ids] = m, i
+    return mzs, ints

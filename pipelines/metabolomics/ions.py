@@ -1,0 +1,119 @@
+"""The ion table: target ions of a database and their seeded decoys (METASPACE ``fdr.py``).
+
+Decoys are the target formula with an implausible single-element adduct.  Their
+MSM distribution estimates how often a wrong ion scores as well as a target.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from .formulas import ion_formula
+
+#: METASPACE's 80 single-element decoy adducts, in METASPACE's order (the draw depends on it).
+DECOY_ADDUCTS: tuple[str, ...] = tuple("+" + el for el in (
+    "He Li Be B C N O F Ne Mg Al Si P S Cl Ar Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As "
+    "Se Br Kr Rb Sr Y Zr Nb Mo Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Sm Eu Gd Tb "
+    "Dy Ho Ir Th Pt Os Yb Lu Bi Pb Re Tl Tm U W Au Er Hf Hg Ta").split())
+
+DEFAULT_ADDUCTS = {"positive": ("+H", "+Na", "+K"), "negative": ("-H", "+Cl")}
+DECOY_SEED = 42
+
+
+@dataclass(frozen=True)
+class IonTable:
+    """Every ion to score, with the target/decoy bookkeeping the FDR needs.
+
+    Attributes
+    ----------
+    formulas, modifiers : numpy str arrays
+        Ion ``i`` is ``formulas[i] + modifiers[i]``; ions are unique and sorted.
+    is_target : numpy bool array
+    target_modifiers : tuple of str
+        The target modifiers (neutral loss + adduct), one FDR ranking group each.
+    targets : dict
+        ``target_modifier -> int array`` of target ion ids, one per database formula
+        (-1 when the ion cannot exist, e.g. a loss of an absent element).
+    decoys : dict
+        ``target_modifier -> (n_formulas, n_decoys) int array`` of decoy ion ids;
+        column ``j`` is the ``j``-th ranking (v1) or part of the single ranking (v3).
+    """
+
+    formulas: np.ndarray
+    modifiers: np.ndarray
+    is_target: np.ndarray
+    target_modifiers: tuple[str, ...]
+    targets: dict[str, np.ndarray]
+    decoys: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.formulas)
+
+    def name(self, i: int) -> str:
+        """Ion name, e.g. ``C6H12O6+H``."""
+        return f"{self.formulas[i]}{self.modifiers[i]}"
+
+
+def _exists(formula: str, modifier: str) -> bool:
+    """Whether the ion can exist (only a loss can drive an element count negative)."""
+    return "-" not in modifier or ion_formula(formula, modifier) is not None
+
+
+def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...] = (),
+                    n_decoys: int = 20, fdr_mode: str = "v1") -> IonTable:
+    """Targets (formula × neutral loss × adduct) and seeded decoys.
+
+    v1 draws ``n_decoys`` decoy adducts per (formula, target modifier); v3 draws
+    them once per formula and shares them across modifiers.  The draw uses its
+    own ``RandomState(42)`` in METASPACE's generation order, so it is repeatable.
+    """
+    if fdr_mode not in ("v1", "v3"):
+        raise ValueError(f"unknown FDR mode {fdr_mode!r} (v1 or v3)")
+    modifiers = [(nl, ad) for nl, ad in product(("", *neutral_losses), adducts)]
+    target_mods = tuple(nl + ad for nl, ad in modifiers)
+    excluded = set(adducts) | set(neutral_losses)
+    candidates = [d for d in DECOY_ADDUCTS if d not in excluded]
+    n_decoys = min(n_decoys, len(candidates))
+    rng = np.random.RandomState(DECOY_SEED)
+
+    def draw() -> list[str]:
+        pool = list(candidates)
+        rng.shuffle(pool)
+        return pool[:n_decoys]
+
+    pairs: list[tuple[str, str, list[str]]] = []  # (formula, target modifier, decoy modifiers)
+    for formula in formulas:
+        shared = draw() if fdr_mode == "v3" else None
+        for nl, ad in modifiers:
+            chosen = shared if shared is not None else draw()
+            pairs.append((formula, nl + ad, [nl + d for d in chosen]))
+
+    ions: dict[tuple[str, str], bool] = {}
+    for formula, tm, dms in pairs:
+        if _exists(formula, tm):
+            ions[(formula, tm)] = True
+    for formula, tm, dms in pairs:
+        if (formula, tm) in ions:
+            for dm in dms:
+                if _exists(formula, dm):
+                    ions.setdefault((formula, dm), False)
+    keys = sorted(ions)
+    index = {key: i for i, key in enumerate(keys)}
+    targets = {tm: np.full(len(formulas), -1, dtype=np.int64) for tm in target_mods}
+    decoys = {tm: np.full((len(formulas), n_decoys), -1, dtype=np.int64) for tm in target_mods}
+    row = {f: i for i, f in enumerate(formulas)}
+    for formula, tm, dms in pairs:
+        r = row[formula]
+        targets[tm][r] = index.get((formula, tm), -1)
+        if targets[tm][r] >= 0:
+            decoys[tm][r] = [index.get((formula, dm), -1) for dm in dms]
+    return IonTable(
+        formulas=np.array([k[0] for k in keys]),
+        modifiers=np.array([k[1] for k in keys]),
+        is_target=np.array([ions[k] for k in keys], dtype=bool),
+        target_modifiers=target_mods,
+        targets=targets,
+        decoys=decoys,
+    )

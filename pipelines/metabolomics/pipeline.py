@@ -1,0 +1,212 @@
+"""The annotation stage graph and its Python API.
+
+Stages (each bounded in memory):
+
+1. ``centroids`` (map over cache shards): isotope centroids of targets and
+   decoys, cached across runs.  Bound: a shard group's centroids.
+2. ``centroid_table`` (reduce): one (ions × n_peaks) table.  Bound: 16 B per peak.
+3. ``dataset`` (map over spectra ranges): reads only its .ibd byte ranges and
+   emits its peaks split into m/z segments.  Bound: its spectra, ~2× with margins.
+4. ``by_segment`` (shuffle): one bucket per m/z segment.
+5. ``annotate`` (map over segments): ion images, spectral/spatial/chaos, MSM.
+   Bound: the segment's peaks + one image batch + the centroid table.
+6. ``fdr`` (reduce): FDR per target modifier.  Bound: one MSM per ion.
+7. ``export`` (reduce): ``annotations.csv``, ``scores.csv``, ``images/``, written atomically.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_job, storage
+
+from . import annotate as scoring
+from .centroids import CentroidTask, N_SHARDS, centroid_table, compute_centroids, default_cache_dir, shard_of
+from .export import write_outputs
+from .fdr import target_fdr
+from .formulas import load_database, monoisotopic_mass, parse_modifiers
+from .imzml import DatasetMeta, SpectraRange, read_metadata, read_peaks, spectra_ranges
+from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
+from .isotopes import ELECTRON_MASS, IsotopeModel
+
+DATASET_BYTES_PER_TASK = 64 << 20
+IONS_PER_SEGMENT = 20_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Annotation settings with METASPACE's defaults."""
+
+    polarity: str | None = None  # None: from the imzML
+    adducts: tuple[str, ...] | None = None  # None: METASPACE's defaults for the polarity
+    neutral_losses: tuple[str, ...] = ()
+    ppm: float = 3.0
+    n_peaks: int = 4
+    n_decoys: int = 20
+    instrument: str = "orbitrap"
+    resolving_power: float = 140000.0
+    resolving_power_mz: float = 200.0
+    peak_model: str = "v1"
+    fdr_mode: str = "v1"
+    n_levels: int = 30
+    min_px: int = 1
+    centroid_cache: str | None = "default"  # None: no cache; "default": default_cache_dir()
+    dataset_partitions: int | None = None  # None: one per 64 MB of .ibd, at least 2
+    segments: int | None = None  # None: one per 20 000 ions, at least 2
+
+
+def read_spectra(part: SpectraRange, *, meta: DatasetMeta, bounds: np.ndarray) -> list[tuple[int, Any]]:
+    """Dataset task: peaks of one spectra range, keyed by m/z segment."""
+    return scoring.split_peaks(read_peaks(meta, part), bounds)
+
+
+def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, np.ndarray],
+                 bounds: np.ndarray, is_target: np.ndarray, params: scoring.ScoringParams) -> list[dict]:
+    """Annotate task: score the ions whose first centroid falls in each segment of the bucket."""
+    mzs, ints = centroids
+    first = mzs[:, 0]
+    results = []
+    for segment, chunks in bucket.items():
+        peaks = scoring._merge(chunks)
+        ids = np.flatnonzero((first >= bounds[segment]) & (first < bounds[segment + 1]))
+        results.append(scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], params))
+    return results
+
+
+@dataclass(frozen=True)
+class FdrResult:
+    """MSM and metrics of every scored ion, FDR of targets, images of confident targets."""
+
+    metrics: dict[str, np.ndarray]  # per scored ion (msm > 0), sorted by ion id
+    fdr: np.ndarray  # per ion id (1 for decoys and unscored targets)
+    images: dict[int, tuple[np.ndarray, np.ndarray]]  # ion id -> (area positions, values), FDR <= 10 %
+
+
+def compute_fdr(parts: list[list[dict]], *, ions: IonTable, mode: str) -> FdrResult:
+    """FDR stage: merge the segments' scores and rank targets against decoys per modifier."""
+    segs = [seg for part in parts for seg in part]
+    keys = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
+    merged = {k: np.concatenate([s[k] for s in segs]) if segs else np.zeros(0) for k in keys}
+    order = np.argsort(merged["ion"], kind="stable")
+    merged = {k: v[order] for k, v in merged.items()}
+    msm_of = np.zeros(len(ions))
+    msm_of[merged["ion"].astype(np.int64)] = merged["msm"]
+    fdr = np.ones(len(ions))
+    for tm in ions.target_modifiers:
+        targets = ions.targets[tm]
+        values = target_fdr(msm_of, targets, ions.decoys[tm], mode)
+        ok = targets >= 0
+        fdr[targets[ok]] = values[ok]
+    images = {ion: (pos, val) for seg in segs for ion, pos, val in seg["images"] if fdr[ion] <= 0.1}
+    return FdrResult(metrics=merged, fdr=fdr, images=images)
+
+
+def export_results(parts: list[FdrResult], *, out: str, ions: IonTable, meta_shape: tuple[int, int],
+                   sample_area: np.ndarray, centroids: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """Export stage: write the output folder atomically; return a summary."""
+    return write_outputs(parts[0], out=out, ions=ions, shape=meta_shape, sample_area=sample_area,
+                         centroid_mz=centroids[0][:, 0])
+
+
+def _approx_mz(ions: IonTable, charge: int) -> np.ndarray:
+    """Monoisotopic m/z of every ion, for choosing segment bounds (cached per formula/modifier)."""
+    f_mass = {f: monoisotopic_mass(f) for f in np.unique(ions.formulas)}
+    m_mass = {m: sum(sign * sum(monoisotopic_mass(el) * n for el, n in c.items()) for sign, c in parse_modifiers(m))
+              for m in np.unique(ions.modifiers)}
+    mass = np.array([f_mass[f] for f in ions.formulas]) + np.array([m_mass[m] for m in ions.modifiers])
+    return (mass - charge * ELECTRON_MASS) / abs(charge)
+
+
+def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Settings = Settings()) -> Job:
+    """Validate the inputs and build the annotation Job (shared by the CLI and :func:`annotate`).
+
+    Raises
+    ------
+    InputError
+        For a bad imzML/.ibd, database, or setting.
+    """
+    meta = read_metadata(imzml)
+    polarity = settings.polarity or meta.polarity
+    if polarity not in DEFAULT_ADDUCTS:
+        raise InputError(imzml, f"polarity {polarity!r}: give --polarity positive or negative")
+    adducts = tuple(settings.adducts or DEFAULT_ADDUCTS[polarity])
+    for mod in (*adducts, *settings.neutral_losses):
+        try:
+            parse_modifiers(mod)
+        except ValueError as exc:
+            raise InputError("--adducts/--neutral-losses", str(exc)) from None
+    if settings.ppm <= 0 or settings.n_peaks < 2 or not 1 <= settings.n_levels <= 32:
+        raise InputError("settings", "need ppm > 0, n_peaks >= 2 and 1 <= n_levels <= 32")
+    formulas = sorted({f for path in ([db] if isinstance(db, str) else db) for f in load_database(path)})
+    try:
+        model = IsotopeModel(settings.instrument, settings.resolving_power, settings.resolving_power_mz,
+                             settings.n_peaks, 1 if polarity == "positive" else -1, settings.peak_model)
+        ions = build_ion_table(formulas, adducts, tuple(settings.neutral_losses), settings.n_decoys,
+                               settings.fdr_mode)
+    except ValueError as exc:
+        raise InputError("settings", str(exc)) from None
+
+    cache = default_cache_dir() if settings.centroid_cache == "default" else settings.centroid_cache
+    shard = np.array([shard_of(f) for f in ions.formulas])
+    n_tasks = min(N_SHARDS, max(2, len(ions) // 20_000))
+    tasks = []
+    for t in range(n_tasks):
+        shards = tuple(range(t, N_SHARDS, n_tasks))
+        rows = np.flatnonzero(np.isin(shard, shards))
+        tasks.append(CentroidTask(shards, rows, ions.formulas[rows], ions.modifiers[rows], shard[rows]))
+
+    ibd_size = storage.size(meta.ibd)
+    n_parts = settings.dataset_partitions or max(2, -(-ibd_size // DATASET_BYTES_PER_TASK))
+    n_segments = settings.segments or max(2, -(-len(ions) // IONS_PER_SEGMENT))
+    bounds = scoring.segment_bounds(_approx_mz(ions, model.charge), n_segments)
+    params = scoring.ScoringParams(settings.ppm, settings.n_levels, settings.min_px, meta.shape, meta.sample_area)
+
+    graph = Graph("metabolomics.annotate")
+    graph.map("centroids", compute_centroids, over=tasks, params={"model": model, "cache": cache})
+    graph.reduce("centroid_table", centroid_table, over="centroids", params={"n_ions": len(ions)})
+    graph.map("dataset", read_spectra, over=spectra_ranges(meta, n_parts), params={"meta": meta, "bounds": bounds})
+    graph.shuffle("by_segment", over="dataset", partitions=n_segments)
+    graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table"},
+              params={"bounds": bounds, "is_target": ions.is_target, "params": params})
+    graph.reduce("fdr", compute_fdr, over="annotate", params={"ions": ions, "mode": settings.fdr_mode})
+    graph.reduce("export", export_results, over="fdr", side={"centroids": "centroid_table"},
+                 params={"out": out, "ions": ions, "meta_shape": meta.shape, "sample_area": meta.sample_area})
+    return Job(graph=graph, output=out, output_is_dir=True, summary=_summary)
+
+
+def _summary(value: dict[str, Any]) -> str:
+    levels = ", ".join(f"{n} at FDR<={int(level * 100)}%" for level, n in value["per_level"].items())
+    return f"{value['annotations']} annotations ({levels}) -> {value['out']}"
+
+
+def annotate(imzml: str, db: str | list[str], out: str, *, executor: str = "threads", workers: int | None = None,
+             **kwargs: Any) -> RunResult:
+    """Annotate an imzML dataset against molecular database(s); write ``out/annotations.csv``.
+
+    Parameters
+    ----------
+    imzml : str
+        Centroided imzML file (its .ibd beside it); local path or object URI.
+    db : str or list of str
+        Molecular database CSV(s) with a ``sf`` or ``formula`` column.
+    out : str
+        Output folder: ``annotations.csv``, ``scores.csv``, ``images/*.png``, ``kpi.json``.
+    executor, workers
+        Where tasks run (``threads``, ``processes``, ``lithops``, ``spark``) and how many at once.
+    **kwargs
+        :class:`Settings` fields (``ppm``, ``adducts``, ``fdr_mode``, ``centroid_cache`` …)
+        and :class:`~cloudbutton.core.RunOptions` fields (``kpi_path``, ``quiet`` …).
+
+    Returns
+    -------
+    RunResult
+        ``value`` is a summary dict (counts per FDR level, paths); ``kpi`` the KPI document.
+    """
+    fields = Settings.__dataclass_fields__
+    settings = Settings(**{k: v for k, v in kwargs.items() if k in fields})
+    run_kwargs = {k: v for k, v in kwargs.items() if k not in fields}
+    job = build_annotate_job(imzml, db, out, settings)
+    return run_job(job, RunOptions(executor=executor, workers=workers, **run_kwargs))
