@@ -7,36 +7,38 @@ the core tests and the executor benchmark.
 from __future__ import annotations
 
 import os
-import random
 from collections import Counter
+
+import numpy as np
 
 from .graph import Graph
 from .job import Job
 from .partitioners import ByteRange, ByteRangePartitioner, read_records
 from .storage import atomic_output
 
-WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro", "si", "tu") for b in
-         ("", "n", "ra", "tel", "bo", "quin", "x", "do", "mel", "vor")]
+WORDS = [f"{a}{b}{c}" for a in ("kalo", "mino", "peru", "situ", "vaxe") for b in ("", "ra", "tel", "quin")
+         for c in ("bo", "do", "mel", "vorn")]
 
 
 def make_text(path: str, size_mb: float, seed: int = 0) -> str:
-    """Write ``size_mb`` MB of random words (Zipf-like frequencies), 1-12 words per line."""
-    rng = random.Random(seed)
-    weights = [1 / (rank + 1) for rank in range(len(WORDS))]
-    target = int(size_mb * 1e6)
+    """Write about ``size_mb`` MB of random words (Zipf-like frequencies), ~6 words per line."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, len(WORDS) + 1)
+    vocabulary = np.array([w.encode() for w in WORDS], dtype=object)
+    mean_word = sum(len(w) * p for w, p in zip(WORDS, weights / weights.sum())) + 1
+    n_words = int(size_mb * 1e6 / mean_word)
+    words = vocabulary[rng.choice(len(WORDS), n_words, p=weights / weights.sum())]
+    ends = np.where(rng.random(n_words) < 1 / 6, b"\n", b" ")
+    ends[-1] = b"\n"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_output(path) as tmp, open(tmp, "w") as handle:
-        written = 0
-        while written < target:
-            line = " ".join(rng.choices(WORDS, weights, k=rng.randint(1, 12))) + "\n"
-            handle.write(line)
-            written += len(line)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(b"".join((words + ends).tolist()))
     return path
 
 
 def count_words(part: ByteRange) -> list[tuple[str, int]]:
     """Words counted in the lines that start inside ``part``."""
-    return sorted(Counter(read_records(part).decode().split()).items())
+    return sorted((word.decode(), n) for word, n in Counter(read_records(part).split()).items())
 
 
 def sum_counts(group: dict[str, list[int]]) -> list[tuple[str, int]]:

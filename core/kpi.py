@@ -26,7 +26,7 @@ class PriceModel:
     """
 
     name: str = "aws-lambda-x86"
-    usd_per_request: float = 0.20 / 1e6
+    usd_per_request: float = 2e-7
     usd_per_gb_s: float = 0.0000166667
     billing_ms: int = 1
 

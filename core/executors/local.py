@@ -51,8 +51,9 @@ class _PoolExecutor:
                 yield futures[future], future.result()
 
     def shutdown(self) -> None:
+        """Cancel what has not started; do not wait for a timed-out thread that cannot be killed."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=not isinstance(self.pool, cf.ThreadPoolExecutor), cancel_futures=True)
             self.pool = None
 
     def scratch_uri(self, run_id: str) -> str | None:

@@ -1,0 +1,36 @@
+"""The demo graph (byte-range map, keyed shuffle, reduce) gives identical results everywhere."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudbutton.core import RunOptions, run
+from cloudbutton.core.demo import wordcount_graph
+
+EXECUTORS = ["threads", "processes", "lithops", "spark"]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_wordcount_identical_on_every_executor_and_partition_count(executor, words_file, expected_counts,
+                                                                   tmp_path: Path):
+    outputs = []
+    for partitions in (1, 3, 17):
+        out = tmp_path / f"counts-{partitions}.tsv"
+        result = run(wordcount_graph(str(words_file), str(out), partitions, buckets=5),
+                     RunOptions(executor=executor, workers=2, quiet=True))
+        assert result.value == expected_counts
+        assert result.kpi["stages"][0]["partitions"] == partitions
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count(b"\n") == len(expected_counts)
+
+
+def test_remote_executor_passes_intermediates_by_reference(words_file, expected_counts, tmp_path: Path):
+    """With a remote executor, map outputs are written to scratch storage and read back by tasks."""
+    result = run(wordcount_graph(str(words_file), str(tmp_path / "c.tsv"), 4, buckets=3),
+                 RunOptions(executor="processes", workers=2, quiet=True, scratch=str(tmp_path / "scratch")))
+    assert result.value == expected_counts
+    count, total, _ = result.kpi["stages"]
+    assert count["bytes_written"] > 0 and total["bytes_read"] > 0
+    assert not any((tmp_path / "scratch").iterdir()), "scratch is cleaned up after the run"

@@ -1,0 +1,87 @@
+"""kpi.json schema, cost model, timeline PNG, Chrome trace and the `kpi` commands."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloudbutton.core import PriceModel, RunOptions, run
+from cloudbutton.core.cli import main
+from cloudbutton.core.demo import make_text, wordcount_graph
+
+RUN_FIELDS = {
+    "graph": str, "executor": str, "workers": int, "started": float, "ended": float, "ok": bool,
+    "start_cost_s": float, "options": dict, "wall_s": float, "tasks": int, "attempts": int, "retries": int,
+    "task_time_s": dict, "cpu_s": float, "parallel_efficiency": float, "peak_rss_bytes": int,
+    "bytes_read": int, "bytes_written": int, "cold_starts": int, "gb_s": float, "cost_usd": float,
+}
+STAGE_FIELDS = {"name": str, "kind": str, "partitions": int, "memory_mb": int, "start_ts": float,
+                "end_ts": float, **{k: RUN_FIELDS[k] for k in ("wall_s", "tasks", "task_time_s", "cpu_s",
+                                                                "parallel_efficiency", "gb_s", "cost_usd")}}
+TASK_FIELDS = {"stage": str, "partition": int, "attempt": int, "status": str, "worker": str, "cold_start": bool,
+               "submit_ts": float, "start_ts": float, "end_ts": float, "duration_s": float, "cpu_s": float,
+               "peak_rss_bytes": int, "bytes_read": int, "bytes_written": int, "memory_mb": int}
+DISTRIBUTION = {"count", "sum", "min", "median", "p90", "max", "mean"}
+
+
+def _check(record: dict, fields: dict) -> None:
+    for name, kind in fields.items():
+        assert name in record, f"missing {name}"
+        assert isinstance(record[name], kind) or (kind is float and isinstance(record[name], int)), name
+
+
+@pytest.fixture(scope="module")
+def kpi_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("kpi")
+    text = make_text(str(folder / "words.txt"), 2)
+    run(wordcount_graph(text, str(folder / "counts.tsv"), 6, 3),
+        RunOptions(workers=2, memory_mb=2048, quiet=True, kpi_path=str(folder / "kpi.json")))
+    return folder
+
+
+def test_kpi_json_schema(kpi_run: Path):
+    kpi = json.loads((kpi_run / "kpi.json").read_text())
+    assert kpi["schema"] == "cloudbutton.kpi/1"
+    _check(kpi["run"], RUN_FIELDS)
+    assert set(kpi["run"]["task_time_s"]) == DISTRIBUTION
+    assert [s["name"] for s in kpi["stages"]] == ["count", "sum", "write"]
+    for stage in kpi["stages"]:
+        _check(stage, STAGE_FIELDS)
+    assert len(kpi["tasks"]) == 6 + 3 + 1
+    for task in kpi["tasks"]:
+        _check(task, TASK_FIELDS)
+        assert task["submit_ts"] <= task["start_ts"] <= task["end_ts"]
+        assert task["memory_mb"] == 2048 and task["peak_rss_bytes"] > 10_000_000
+    run_ = kpi["run"]
+    assert run_["ok"] and run_["workers"] == 2 and 0 < run_["parallel_efficiency"] <= 1
+    assert run_["bytes_read"] >= 2_000_000, "the count tasks read the whole input"
+    assert run_["task_time_s"]["sum"] == pytest.approx(sum(t["duration_s"] for t in kpi["tasks"]))
+    assert kpi["price_model"] == {"name": "aws-lambda-x86", "usd_per_request": 2e-7,
+                                  "usd_per_gb_s": 0.0000166667, "billing_ms": 1}
+
+
+def test_timeline_png_and_chrome_trace(kpi_run: Path):
+    png = (kpi_run / "kpi.timeline.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    trace = json.loads((kpi_run / "kpi.trace.json").read_text())
+    tasks = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] != "stage"]
+    assert len(tasks) == 10 and all(e["dur"] >= 0 for e in tasks)
+
+
+def test_cost_model_bills_per_request_and_rounded_up_gb_seconds():
+    prices = PriceModel()
+    attempts = [{"memory_mb": 1024, "duration_s": 0.0101}, {"memory_mb": 2048, "duration_s": 1.0}]
+    gb_s, usd = prices.cost(attempts)
+    assert gb_s == pytest.approx(1 * 0.011 + 2 * 1.0)
+    assert usd == pytest.approx(2 * 0.2e-6 + gb_s * 0.0000166667)
+
+
+def test_kpi_show_and_compare(kpi_run: Path, capsys):
+    assert main(["kpi", "show", str(kpi_run / "kpi.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "demo.wordcount on threads (2 workers)" in shown and "count" in shown and "GB-s" in shown
+    assert main(["kpi", "compare", str(kpi_run / "kpi.json"), str(kpi_run / "kpi.json")]) == 0
+    compared = capsys.readouterr().out
+    assert "wall_s" in compared and "1.00x" in compared and "stage count wall_s" in compared
+    assert main(["kpi", "show", str(kpi_run / "missing.json")]) == 1
