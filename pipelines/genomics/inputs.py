@@ -7,7 +7,7 @@ import pysam
 
 from cloudbutton.core.errors import InputError
 
-from .plan import parse_region
+from .plan import data_weights, parse_region
 from .reference import open_fasta
 
 
@@ -67,6 +67,9 @@ def resolve_regions(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile,
     lengths = dict(zip(aln.references, aln.lengths))
     if regions:
         out = [parse_region(r, lengths) for r in regions]
+    elif aln.is_cram:  # .crai has no per-contig counts: contigs with slices hold reads
+        weights = data_weights(path, aln)
+        out = [(n, 0, lengths[n]) for n, w in zip(aln.references, weights) if w.sum() > 0]
     else:
         stats = aln.get_index_statistics()
         out = [(s.contig, 0, lengths[s.contig]) for s in stats if s.mapped > 0]

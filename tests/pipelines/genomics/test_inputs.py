@@ -1,0 +1,156 @@
+"""Inputs that must work (same records) or fail with a one-line error naming the file."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+
+import pysam
+import pytest
+from pysam import bcftools
+
+from cloudbutton.core.cli import main
+from cloudbutton.core.errors import InputError
+from cloudbutton.pipelines.genomics import call
+
+
+def _records(path: str) -> list[str]:
+    with pysam.VariantFile(path) as vf:
+        return [str(r) for r in vf]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, tiny):
+    out = str(tmp_path_factory.mktemp("base") / "base.vcf.gz")
+    call(tiny.bam, tiny.reference, out, chunks=2, workers=2, quiet=True)
+    return _records(out)
+
+
+def _call(tmp_path, bam, reference, **kw) -> list[str]:
+    out = str(tmp_path / "out.vcf.gz")
+    call(bam, reference, out, chunks=2, workers=2, quiet=True, **kw)
+    return _records(out)
+
+
+def test_output_passes_bcftools_view_and_has_header(tmp_path, tiny, baseline):
+    out = str(tmp_path / "v.vcf.gz")
+    call(tiny.bam, tiny.reference, out, chunks=2, workers=2, quiet=True)
+    text = bcftools.view("-H", out)
+    assert len(text.strip().splitlines()) == len(baseline) > 0
+    with pysam.VariantFile(out) as vf:
+        assert vf.header.contigs[tiny.contig].length == tiny.length
+        assert {"reference", "cloudbutton_command"} <= {r.key for r in vf.header.records}
+        assert {"GT", "GQ", "DP", "AD", "PL"} <= set(vf.header.formats)
+        assert set(r.filter.keys()[0] for r in vf) <= {"PASS", "LowQual"}
+    assert os.path.exists(out + ".tbi")
+
+
+def test_bam_without_index_is_indexed(tmp_path, tiny, baseline):
+    bam = str(tmp_path / "noindex.bam")
+    shutil.copy(tiny.bam, bam)
+    assert _call(tmp_path, bam, tiny.reference) == baseline
+    assert os.path.exists(bam + ".bai")
+
+
+def test_cram_with_reference(tmp_path, tiny, baseline):
+    cram = str(tmp_path / "x.cram")
+    pysam.view("-C", "-T", tiny.reference, "-o", cram, tiny.bam, catch_stdout=False)
+    pysam.index(cram)
+    assert _call(tmp_path, cram, tiny.reference) == baseline
+
+
+def test_bgzip_reference_works_and_plain_gzip_fails_clearly(tmp_path, tiny, baseline):
+    bgz = str(tmp_path / "ref.fa.gz")
+    pysam.tabix_compress(tiny.reference, bgz)
+    assert _call(tmp_path, tiny.bam, bgz) == baseline
+    plain = str(tmp_path / "plain.fa.gz")
+    with open(tiny.reference, "rb") as src, gzip.open(plain, "wb") as dst:
+        dst.write(src.read())
+    with pytest.raises(InputError, match="bgzip") as err:
+        _call(tmp_path, tiny.bam, plain)
+    assert err.value.path == plain
+
+
+def _write_fasta(path, name, seq):
+    with open(path, "w") as fh:
+        fh.write(f">{name}\n{seq}\n")
+    return path
+
+
+def test_contig_length_or_name_mismatch_fails_clearly(tmp_path, tiny):
+    with pysam.FastaFile(tiny.reference) as fa:
+        seq = fa.fetch(tiny.contig)
+    short = _write_fasta(str(tmp_path / "short.fa"), tiny.contig, seq[:-10])
+    with pytest.raises(InputError, match="bp in the reference"):
+        _call(tmp_path, tiny.bam, short)
+    renamed = _write_fasta(str(tmp_path / "renamed.fa"), "other", seq)
+    with pytest.raises(InputError, match="not in the reference"):
+        _call(tmp_path, tiny.bam, renamed)
+    assert not os.path.exists(tmp_path / "out.vcf.gz")
+
+
+def test_empty_region_gives_valid_empty_vcf(tmp_path, na12878):
+    out = str(tmp_path / "empty.vcf.gz")
+    result = call(na12878.bam, na12878.reference, out, regions=["chr20:30000000-30100000"], workers=2, quiet=True)
+    assert result.value.records == 0
+    assert _records(out) == []
+    assert bcftools.view("-H", out) == ""
+
+
+def test_skipped_read_classes_do_not_change_calls(tmp_path, tiny, baseline):
+    bam = str(tmp_path / "flags.bam")
+    with pysam.AlignmentFile(tiny.bam) as src, pysam.AlignmentFile(bam + ".unsorted", "wb", template=src) as dst:
+        for i, read in enumerate(src):
+            dst.write(read)
+            if i % 3 == 0 and not read.is_unmapped:
+                for flag in (0x100, 0x200, 0x400, 0x4):
+                    junk = pysam.AlignedSegment.fromstring(read.to_string(), src.header)
+                    junk.query_name = f"{read.query_name}_{flag}"
+                    junk.flag = (read.flag & ~0x2) | flag
+                    junk.query_sequence = "G" * read.query_length
+                    junk.query_qualities = pysam.qualitystring_to_array("I" * read.query_length)
+                    dst.write(junk)
+    pysam.sort("-o", bam, bam + ".unsorted")
+    assert _call(tmp_path, bam, tiny.reference) == baseline
+
+
+def test_multi_sample_bam_is_refused(tmp_path, tiny):
+    bam = str(tmp_path / "two.bam")
+    with pysam.AlignmentFile(tiny.bam) as src:
+        header = src.header.to_dict()
+        header["RG"] = [{"ID": "a", "SM": "alice"}, {"ID": "b", "SM": "bob"}]
+        with pysam.AlignmentFile(bam, "wb", header=header) as dst:
+            for read in src:
+                dst.write(pysam.AlignedSegment.fromstring(read.to_string(), dst.header))
+    pysam.index(bam)
+    with pytest.raises(InputError, match="2 samples"):
+        _call(tmp_path, bam, tiny.reference)
+
+
+def test_cli_bad_input_is_one_line_exit_2_without_output(tmp_path, tiny, capsys):
+    out = tmp_path / "o.vcf.gz"
+    code = main(["genomics", "call", str(tmp_path / "missing.bam"), "--reference", tiny.reference,
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == f"cloudbutton: error: {tmp_path / 'missing.bam'}: alignment file not found"
+    assert not out.exists()
+
+
+def test_cli_plan_prints_chunks_and_runs_nothing(tmp_path, na12878, capsys):
+    out = tmp_path / "p.vcf.gz"
+    code = main(["genomics", "call", na12878.bam, "--reference", na12878.reference, "--out", str(out),
+                 "--region", na12878.region, "--chunks", "4", "--plan"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "4 chunks:" in text and "chr20:10000000-" in text
+    assert not out.exists()
+
+
+def test_cli_call_writes_vcf_and_kpis(tmp_path, tiny, baseline):
+    out = tmp_path / "c.vcf.gz"
+    code = main(["genomics", "call", tiny.bam, "--reference", tiny.reference, "--out", str(out),
+                 "--chunks", "2", "--workers", "2", "--quiet"])
+    assert code == 0
+    assert _records(str(out)) == baseline
+    assert (tmp_path / "kpi.json").exists()
