@@ -44,20 +44,25 @@ class SmrfParams:
             raise ValueError("SMRF slope and scalar must be >= 0")
 
 
-def _knn_fill(grid: np.ndarray, cell: float, k: int = 8) -> np.ndarray:
-    """Fill NaN cells with the mean of the k nearest non-NaN cell values."""
+def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
+    """Fill NaN cells with the mean value of their k nearest non-NaN cells.
+
+    Cells tied at the k-th distance are all included, so the result does not
+    depend on how a KD-tree orders equidistant cells (which would make tiles
+    disagree with an untiled run).
+    """
     out = grid.copy()
     empty = np.isnan(out)
-    if not empty.any():
+    if not empty.any() or empty.all():
         return out
-    valid = ~empty
-    if not valid.any():
-        return out
-    donors = np.argwhere(valid).astype(float)
-    k = min(k, len(donors))
-    _, idx = cKDTree(donors).query(np.argwhere(empty).astype(float), k=k)
-    values = out[valid][idx.reshape(len(idx), k)]
-    out[empty] = values.mean(axis=1)
+    donors = np.argwhere(~empty).astype(float)
+    values = out[~empty]
+    want = min(4 * k, len(donors))
+    dist, idx = cKDTree(donors).query(np.argwhere(empty).astype(float), k=want)
+    dist, idx = dist.reshape(len(dist), want), idx.reshape(len(idx), want)
+    kth = dist[:, min(k, want) - 1 : min(k, want)]
+    use = dist <= kth + 1e-9
+    out[empty] = (values[idx] * use).sum(axis=1) / use.sum(axis=1)
     return out
 
 
@@ -140,7 +145,7 @@ def smrf_ground(
     zmin[np.isinf(zmin)] = np.nan
     zmin = zmin.reshape(rows, cols)
     empty = np.isnan(zmin)
-    zimin = _knn_fill(zmin, c)
+    zimin = _knn_fill(zmin)
 
     low = progressive_filter(-zimin, 5.0, c, 1)
     obj = progressive_filter(zimin, params.slope, c, int(np.ceil(params.window / c)))
@@ -149,7 +154,7 @@ def smrf_ground(
     zipro[low | obj | empty] = np.nan
     if np.isnan(zipro).all():
         zipro = zimin.copy()
-    zipro = _knn_fill(zipro, c)
+    zipro = _knn_fill(zipro)
 
     gy, gx = np.gradient(zipro / c) if min(rows, cols) > 1 else (np.zeros_like(zipro),) * 2
     grad = np.hypot(gx, gy)

@@ -1,0 +1,191 @@
+"""Reading LAS/LAZ inputs: header index, CRS checks, and bounded chunked point reads.
+
+Only headers are read to plan a job; a tile task then streams each
+overlapping file in chunks and keeps just the points inside its buffered
+bounds, so a task's memory follows the tile, not the input size.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import struct
+from dataclasses import dataclass
+
+import laspy
+import numpy as np
+from pyproj import CRS
+
+from cloudbutton.core.errors import InputError
+from cloudbutton.core.storage import is_object_uri, local_path, open_input
+
+LAS_SUFFIXES = (".las", ".laz")
+CHUNK_POINTS = 500_000
+
+
+@dataclass(frozen=True)
+class LasSource:
+    """What the index stage learns from one input header."""
+
+    uri: str
+    bounds: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
+    count: int
+    crs_wkt: str | None
+    point_format: int
+    version: str
+
+
+@dataclass
+class Points:
+    """Points read for one tile (parallel arrays)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    classification: np.ndarray
+    last: np.ndarray  # last or only return: the SMRF working set
+    index: np.ndarray  # position of the point in its file
+    file: np.ndarray  # position of the file in the job's input list
+
+    @staticmethod
+    def concat(parts: list["Points"]) -> "Points":
+        """Join point sets in order (an empty list gives an empty set)."""
+        names = ("x", "y", "z", "classification", "last", "index", "file")
+        dtypes = (float, float, float, np.uint8, bool, np.int64, np.int32)
+        if not parts:
+            return Points(*(np.zeros(0, d) for d in dtypes))
+        return Points(*(np.concatenate([getattr(p, n) for p in parts]) for n in names))
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Expand files, folders and globs into a sorted, de-duplicated list of LAS/LAZ inputs."""
+    found: list[str] = []
+    for item in inputs:
+        if is_object_uri(item):
+            found.append(item)
+            continue
+        path = local_path(item)
+        if os.path.isdir(path):
+            found += [
+                os.path.join(path, n) for n in sorted(os.listdir(path)) if n.lower().endswith(LAS_SUFFIXES)
+            ]
+        elif glob.has_magic(path):
+            found += [p for p in sorted(glob.glob(path)) if p.lower().endswith(LAS_SUFFIXES)]
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise InputError(item, "no such file or folder")
+        if not found:
+            raise InputError(item, "no .las or .laz files found")
+    return sorted(dict.fromkeys(found))
+
+
+def _check_size(uri: str, path: str, header: laspy.LasHeader) -> None:
+    """Reject files whose point data is shorter than the header promises."""
+    size = os.path.getsize(path)
+    start = header.offset_to_point_data
+    if header.are_points_compressed:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            raw = handle.read(8)
+        if len(raw) < 8:
+            raise InputError(uri, "truncated LAZ: no point data")
+        table = struct.unpack("<q", raw)[0]
+        if table != -1 and not start < table < size:
+            raise InputError(uri, f"truncated or corrupt LAZ: chunk table at byte {table} of {size}")
+    elif start + header.point_count * header.point_format.size > size:
+        raise InputError(uri, f"truncated LAS: {header.point_count} points declared, file is {size} bytes")
+
+
+def read_source(uri: str) -> LasSource:
+    """Read one header (bounds, count, CRS) and check the file is complete."""
+    try:
+        with open_input(uri) as path, laspy.open(path) as reader:
+            header = reader.header
+            _check_size(uri, path, header)
+            try:
+                crs = header.parse_crs()
+            except Exception as exc:  # pyproj/laspy raise several types for bad WKT/GeoTIFF keys
+                raise InputError(uri, f"unreadable CRS: {exc}") from None
+    except InputError:
+        raise
+    except (OSError, ValueError, laspy.errors.LaspyException) as exc:
+        raise InputError(uri, f"not a readable LAS/LAZ file ({exc})") from None
+    mins, maxs = header.mins, header.maxs
+    if not (np.all(np.isfinite(mins)) and np.all(np.isfinite(maxs))):
+        raise InputError(uri, "header bounds are not finite")
+    return LasSource(
+        uri=uri,
+        bounds=(float(mins[0]), float(mins[1]), float(maxs[0]), float(maxs[1])),
+        count=int(header.point_count),
+        crs_wkt=crs.to_wkt() if crs is not None else None,
+        point_format=int(header.point_format.id),
+        version=str(header.version),
+    )
+
+
+def common_crs(sources: list[LasSource], override: str | None = None) -> str:
+    """The one CRS (as WKT) of all inputs, or ``override`` when given.
+
+    Raises InputError when an input has no CRS and none is given, or when
+    inputs disagree.
+    """
+    if override:
+        try:
+            return CRS.from_user_input(override).to_wkt()
+        except Exception as exc:  # pyproj.exceptions.CRSError and friends
+            raise InputError(override, f"not a valid CRS ({exc})") from None
+    first: CRS | None = None
+    first_uri = ""
+    for src in sources:
+        if src.crs_wkt is None:
+            raise InputError(src.uri, "no CRS in the file; pass --crs (e.g. --crs EPSG:25831)")
+        crs = CRS.from_wkt(src.crs_wkt)
+        if first is None:
+            first, first_uri = crs, src.uri
+        elif crs != first:
+            raise InputError(src.uri, f"CRS differs from {os.path.basename(first_uri)}; pass --crs to override")
+    assert first is not None
+    return first.to_wkt()
+
+
+def read_points(
+    source: LasSource, bounds: tuple[float, float, float, float], file_no: int = 0, chunk: int = CHUNK_POINTS
+) -> Points:
+    """Stream ``source`` in chunks and keep the points inside ``bounds`` (inclusive).
+
+    Points flagged withheld are skipped. Raises InputError when the point
+    data cannot be decoded (corrupt or truncated).
+    """
+    xmin, ymin, xmax, ymax = bounds
+    sb = source.bounds
+    if sb[0] > xmax or sb[2] < xmin or sb[1] > ymax or sb[3] < ymin:
+        return Points.concat([])
+    parts: list[Points] = []
+    start = 0
+    try:
+        with open_input(source.uri) as path, laspy.open(path) as reader:
+            for record in reader.chunk_iterator(chunk):
+                x, y = np.asarray(record.x), np.asarray(record.y)
+                keep = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+                keep &= ~np.asarray(record.withheld, bool)
+                idx = np.flatnonzero(keep)
+                if idx.size:
+                    ret = np.asarray(record.return_number)[idx]
+                    nret = np.asarray(record.number_of_returns)[idx]
+                    parts.append(
+                        Points(
+                            x=x[idx],
+                            y=y[idx],
+                            z=np.asarray(record.z)[idx],
+                            classification=np.asarray(record.classification, np.uint8)[idx],
+                            last=ret >= nret,
+                            index=idx.astype(np.int64) + start,
+                            file=np.full(idx.size, file_no, np.int32),
+                        )
+                    )
+                start += len(record)
+    except InputError:
+        raise
+    except Exception as exc:  # lazrs/laspy raise assorted types for damaged data
+        raise InputError(source.uri, f"corrupt or truncated point data ({type(exc).__name__}: {exc})") from None
+    return Points.concat(parts)
