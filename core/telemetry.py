@@ -39,7 +39,8 @@ class _RssSampler:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._loop, name="cloudbutton-rss", daemon=True)
                 self.thread.start()
-        self.wake.set()
+        if not self.wake.is_set():
+            self.wake.set()
         return token
 
     def end(self, token: int) -> int:
@@ -86,7 +87,7 @@ def thread_io() -> tuple[int, int]:
     fd = getattr(_thread_io, "fd", None)
     if fd is None:
         fd = _thread_io.fd = os.open("/proc/thread-self/io", os.O_RDONLY)
-    fields = os.pread(fd, 512, 0).split()
+    fields = os.pread(fd, 512, 0).split(maxsplit=4)
     net_read, net_written = storage.remote_bytes()
     return int(fields[1]) + net_read, int(fields[3]) + net_written
 
@@ -100,4 +101,7 @@ def cold_start() -> bool:
 
 def worker_id() -> str:
     """host:pid:thread of the calling worker (one timeline row each)."""
-    return f"{os.uname().nodename}:{os.getpid()}:{threading.get_ident()}"
+    name = getattr(_thread_io, "worker", None)
+    if name is None:
+        name = _thread_io.worker = f"{os.uname().nodename}:{os.getpid()}:{threading.get_ident()}"
+    return name

@@ -1,10 +1,12 @@
-"""In-machine executors over ``concurrent.futures``: threads (default) and processes."""
+"""In-machine executors: threads (default) and processes."""
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
 import os
+import queue
 import tempfile
+import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -12,70 +14,106 @@ from ..errors import TaskTimeout
 from .base import ExecutorSettings
 
 
-class _PoolExecutor:
-    """Shared logic: submit every task, yield results in completion order."""
+def _batch_limit(timeout_s: float | None, tasks: int, workers: int) -> float | None:
+    """Driver-side bound on a batch: at most ceil(tasks / workers) task limits in a row, plus slack.
 
-    name = "pool"
+    Worker-side timeouts (SIGALRM) cannot interrupt a thread, so the driver bounds the batch too.
+    """
+    return None if not timeout_s else timeout_s * -(-tasks // workers) + 5
+
+
+class ThreadsExecutor:
+    """Tasks run in this process's threads: no serialisation, results stay in memory.
+
+    Worker threads pull the next task from a shared iterator (no future per
+    task), which keeps the per-task overhead to a few microseconds.
+    """
+
+    name = "threads"
     remote = False
 
     def __init__(self, settings: ExecutorSettings):
         self.workers = settings.workers
         self.timeout_s = settings.task_timeout_s
-        self.pool: cf.Executor | None = None
-
-    def _make_pool(self) -> cf.Executor:
-        raise NotImplementedError
 
     def start(self) -> None:
-        self.pool = self._make_pool()
+        """Threads are started per batch; nothing to acquire."""
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
-        assert self.pool is not None, "start() the executor first"
-        futures = {self.pool.submit(fn, item): i for i, item in enumerate(items)}
-        # Worker-side timeouts (SIGALRM) cannot interrupt a thread, so the driver also
-        # bounds the whole batch: no task may take longer than the limit, and at most
-        # ceil(n / workers) of them run one after another on a worker.
-        deadline = None
-        if self.timeout_s:
-            rounds = -(-len(items) // self.workers)
-            deadline = time.monotonic() + self.timeout_s * rounds + 5
-        pending = set(futures)
-        while pending:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done, pending = cf.wait(pending, timeout=left, return_when=cf.FIRST_COMPLETED)
-            if not done:
-                for future in pending:
-                    future.cancel()
-                raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit")
-            for future in done:
-                yield futures[future], future.result()
+        source = iter(enumerate(items))
+        lock, stop = threading.Lock(), threading.Event()
+        results: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    nxt = next(source, None)
+                if nxt is None:
+                    return
+                try:
+                    results.put((nxt[0], fn(nxt[1]), None))
+                except BaseException as exc:  # noqa: BLE001 - handed to the driver
+                    results.put((nxt[0], None, exc))
+
+        for _ in range(min(self.workers, len(items))):
+            threading.Thread(target=work, name="cloudbutton-worker", daemon=True).start()
+        limit = _batch_limit(self.timeout_s, len(items), self.workers)
+        deadline = None if limit is None else time.monotonic() + limit
+        try:
+            for _ in range(len(items)):
+                try:
+                    index, value, error = results.get(
+                        timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
+                if error is not None:
+                    raise error
+                yield index, value
+        finally:
+            stop.set()  # a failed or abandoned batch starts no further tasks
 
     def shutdown(self) -> None:
-        """Cancel what has not started; do not wait for a timed-out thread that cannot be killed."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=not isinstance(self.pool, cf.ThreadPoolExecutor), cancel_futures=True)
-            self.pool = None
+        """Worker threads end with their batch."""
 
-    def scratch_uri(self, run_id: str) -> str | None:
-        return os.path.join(tempfile.gettempdir(), f"cloudbutton-scratch-{run_id}") if self.remote else None
+    def scratch_uri(self, run_id: str) -> None:
+        return None
 
 
-class ThreadsExecutor(_PoolExecutor):
-    """Tasks run in this process's threads: no serialisation, results stay in memory."""
+class ProcessesExecutor:
+    """Tasks run in a pool of forked local processes; intermediates go through files.
 
-    name = "threads"
-
-    def _make_pool(self) -> cf.Executor:
-        return cf.ThreadPoolExecutor(self.workers, thread_name_prefix="cloudbutton")
-
-
-class ProcessesExecutor(_PoolExecutor):
-    """Tasks run in a pool of local processes (forkserver); intermediates go through files."""
+    Fork (not spawn) keeps worker start-up to milliseconds and needs no
+    ``if __name__ == "__main__"`` guard in user scripts.
+    """
 
     name = "processes"
     remote = True
 
-    def _make_pool(self) -> cf.Executor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["cloudbutton.core.tasks"])
-        return cf.ProcessPoolExecutor(self.workers, mp_context=context)
+    def __init__(self, settings: ExecutorSettings):
+        self.workers = settings.workers
+        self.timeout_s = settings.task_timeout_s
+        self.pool: cf.ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
+        assert self.pool is not None, "start() the executor first"
+        futures = {self.pool.submit(fn, item): i for i, item in enumerate(items)}
+        limit = _batch_limit(self.timeout_s, len(items), self.workers)
+        try:
+            for future in cf.as_completed(futures, timeout=limit):
+                yield futures[future], future.result()
+        except cf.TimeoutError:
+            raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def scratch_uri(self, run_id: str) -> str:
+        return os.path.join(tempfile.gettempdir(), f"cloudbutton-scratch-{run_id}")
