@@ -25,7 +25,7 @@ POINTS_PER_FWHM = 25
 HALF_WINDOW_BINS = 7  # a 15-bin centroid window
 FINE_THRESHOLD = 1e-4
 MIN_ABUNDANCE = 1e-4
-ENVELOPE_SIGMAS = 7.0  # a Gaussian contributes < 3e-11 of its height beyond this
+ENVELOPE_SIGMAS = 5.0  # a Gaussian contributes < 4e-6 of its height beyond this
 ANCHOR_SIGMAS = 12.0
 
 #: METASPACE's resolving power (normalised to m/z 200) bins -> isocalc sigma.
