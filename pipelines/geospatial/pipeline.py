@@ -1,0 +1,154 @@
+"""Stage graphs and the Python API: ``dem`` (LiDAR tiles -> seamless DTM COG) and ``classify`` (SMRF).
+
+Index and plan run in the driver from headers only, so a bad input or an
+absurd grid fails before any task starts; the graph is then
+``tile`` (map, one task per tile) -> ``mosaic``/``write`` (reduce).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
+
+from .grid import plan_grid, plan_tiles
+from .lasio import LasSource, common_crs, expand_inputs, read_source
+from .smrf import SmrfParams
+from .tasks import classify_tile, dem_tile, mosaic, smrf_margin, write_classes
+
+GROUND_MODES = ("smrf", "class")
+
+
+def index_inputs(inputs: str | Sequence[str]) -> list[LasSource]:
+    """Expand the inputs and read every header (bounds, counts, CRS)."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not items:
+        raise InputError("INPUT", "no input given")
+    return [read_source(uri) for uri in expand_inputs([os.fspath(i) for i in items])]
+
+
+def _extent(sources: list[LasSource]) -> tuple[float, float, float, float]:
+    return (
+        min(s.bounds[0] for s in sources),
+        min(s.bounds[1] for s in sources),
+        max(s.bounds[2] for s in sources),
+        max(s.bounds[3] for s in sources),
+    )
+
+
+def smrf_params(**values: float) -> SmrfParams:
+    """SmrfParams from keyword values; a bad value is reported as an InputError."""
+    try:
+        return SmrfParams(**values)
+    except ValueError as exc:
+        raise InputError("SMRF parameters", str(exc)) from None
+
+
+def build_dem_job(
+    inputs: str | Sequence[str],
+    out: str,
+    *,
+    resolution: float = 1.0,
+    tile_size: float = 250.0,
+    buffer: float = 30.0,
+    ground: str = "smrf",
+    crs: str | None = None,
+    hillshade: str | None = None,
+    smrf: SmrfParams = SmrfParams(),
+) -> Job:
+    """Plan the DTM job: index headers, snap the global grid, cut buffered tiles.
+
+    Parameters
+    ----------
+    inputs : LAS/LAZ files, folders or globs (all in one CRS unless ``crs`` is given).
+    out : output GeoTIFF (Cloud-Optimised, float32, nodata -9999).
+    resolution, tile_size, buffer : cell size, tile side and tile buffer in map units.
+    ground : ``"smrf"`` to classify ground, ``"class"`` to use classes 2 and 9.
+    crs : CRS to assign (e.g. ``"EPSG:25831"``) when files lack one or disagree.
+    hillshade : optional PNG path for a shaded relief.
+    smrf : SMRF parameters (used when ``ground="smrf"``).
+    """
+    if ground not in GROUND_MODES:
+        raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
+    sources = index_inputs(inputs)
+    crs_wkt = common_crs(sources, crs)
+    extent = _extent(sources)
+    grid = plan_grid(extent, resolution)
+    tiles = plan_tiles(grid, tile_size, buffer)
+    g = Graph("geospatial.dem")
+    g.map("tile", dem_tile, over=tiles,
+          params={"sources": sources, "grid": grid, "ground": ground, "smrf": smrf, "extent": extent})
+    g.reduce("mosaic", mosaic, over="tile",
+             params={"grid": grid, "crs_wkt": crs_wkt, "out": out, "hillshade": hillshade})
+    return Job(graph=g, output=out, summary=_dem_summary)
+
+
+def _dem_summary(value: dict[str, Any]) -> str:
+    return (f"DTM {value['out']}: {value['width']} x {value['height']} cells at {value['resolution']}, "
+            f"{value['valid_fraction']:.1%} valid, {value['tiles']} tiles")
+
+
+def dem(
+    inputs: str | Sequence[str],
+    out: str,
+    *,
+    resolution: float = 1.0,
+    tile_size: float = 250.0,
+    buffer: float = 30.0,
+    ground: str = "smrf",
+    crs: str | None = None,
+    hillshade: str | None = None,
+    smrf: SmrfParams = SmrfParams(),
+    executor: str = "threads",
+    workers: int | None = None,
+    **run_options: Any,
+) -> RunResult:
+    """Build a seamless terrain model (DTM GeoTIFF) from LAS/LAZ tiles; see :func:`build_dem_job`.
+
+    ``executor``/``workers`` and any other RunOptions field choose where it runs;
+    the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
+    """
+    job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
+                        crs=crs, hillshade=hillshade, smrf=smrf)
+    return run_job(job, executor=executor, workers=workers, **run_options)
+
+
+def build_classify_job(input: str, out: str, *, smrf: SmrfParams = SmrfParams(), tile_size: float = 250.0) -> Job:
+    """Plan SMRF classification of one LAS/LAZ file into ``out`` (.las or .laz).
+
+    Tiles are aligned to the SMRF cells and read a margin wide enough for the
+    morphological filter, so the result does not depend on ``tile_size``.
+    """
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".las", ".laz"):
+        raise InputError(out, "output must end in .las or .laz")
+    sources = index_inputs(input)
+    if len(sources) != 1:
+        raise InputError(input, f"classify takes one file, got {len(sources)}")
+    grid = plan_grid(_extent(sources), smrf.cell)
+    tiles = plan_tiles(grid, tile_size, smrf_margin(smrf))
+    g = Graph("geospatial.classify")
+    g.map("tile", classify_tile, over=tiles, params={"sources": sources, "grid": grid, "smrf": smrf})
+    g.reduce("write", write_classes, over="tile",
+             params={"source": sources[0], "out": out, "compress": ext == ".laz"})
+    return Job(graph=g, output=out, summary=lambda v: f"{v['out']}: {v['ground']:,} of {v['points']:,} points ground")
+
+
+def classify(
+    input: str,
+    out: str,
+    *,
+    slope: float = 0.15,
+    window: float = 18.0,
+    threshold: float = 0.5,
+    scalar: float = 1.25,
+    cell: float = 1.0,
+    tile_size: float = 250.0,
+    executor: str = "threads",
+    workers: int | None = None,
+    **run_options: Any,
+) -> RunResult:
+    """Classify ground with SMRF: class 2 = ground, 1 = other, all points kept in order."""
+    params = smrf_params(cell=cell, slope=slope, window=window, threshold=threshold, scalar=scalar)
+    job = build_classify_job(input, out, smrf=params, tile_size=tile_size)
+    return run_job(job, executor=executor, workers=workers, **run_options)
