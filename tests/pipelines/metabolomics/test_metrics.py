@@ -1,0 +1,83 @@
+"""Image metrics against direct, loop-based implementations of their definitions."""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+
+from cloudbutton.pipelines.metabolomics import metrics
+
+
+def direct_chaos(img: np.ndarray, n_levels: int = 30) -> float:
+    """Measure of chaos written straight from the definition (ims-cpp), with plain loops."""
+    img = img.astype(np.float32)
+    h, w = img.shape
+    top = np.float32(img.max())
+    counts = []
+    for k in range(n_levels):
+        level = (top * np.float32(k)) / np.float32(n_levels - 1)
+        mask = [[bool(img[y, x] > level) for x in range(w)] for y in range(h)]
+        dil = [[mask[y][x] or any(0 <= y + dy < h and 0 <= x + dx < w and mask[y + dy][x + dx]
+                                  for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))) for x in range(w)] for y in range(h)]
+        ero = [[dil[y][x] and all(dil[y + dy][x + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                                  if 0 <= y + dy < h and 0 <= x + dx < w) for x in range(w)] for y in range(h)]
+        seen, n = set(), 0
+        for y in range(h):
+            for x in range(w):
+                if ero[y][x] and (y, x) not in seen:
+                    n += 1
+                    queue = deque([(y, x)])
+                    seen.add((y, x))
+                    while queue:
+                        cy, cx = queue.popleft()
+                        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                            ny, nx = cy + dy, cx + dx
+                            if 0 <= ny < h and 0 <= nx < w and ero[ny][nx] and (ny, nx) not in seen:
+                                seen.add((ny, nx))
+                                queue.append((ny, nx))
+        counts.append(n)
+    value = 1.0 - np.mean(counts) / np.count_nonzero(img > 0)
+    return 0.0 if np.isclose(value, 1.0) else float(value)
+
+
+def _images(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:18, 0:23]
+    blob = np.exp(-((yy - rng.uniform(3, 15)) ** 2 + (xx - rng.uniform(3, 20)) ** 2) / rng.uniform(8, 40))
+    blob[blob < 0.05] = 0
+    noise = np.where(rng.random((18, 23)) < 0.3, rng.random((18, 23)), 0.0)
+    return {"random": rng.random((18, 23)), "blob": blob, "noise": noise,
+            "edge": np.pad(np.ones((4, 5)), ((0, 14), (18, 0)))}  # touches the border
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_chaos_equals_direct_definition(seed: int) -> None:
+    for name, img in _images(seed).items():
+        assert metrics.chaos(img) == pytest.approx(direct_chaos(img), abs=1e-12), name
+
+
+def test_chaos_ranks_structure() -> None:
+    imgs = _images(0)
+    assert metrics.chaos(imgs["blob"]) > metrics.chaos(imgs["noise"])
+    assert metrics.chaos(np.zeros((5, 5))) == 0.0
+
+
+def test_spectral_and_spatial_match_formulas() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.random(50) * (rng.random(50) < 0.7)
+    theo = np.array([100.0, 40.0, 10.0, 2.0])
+    imgs = np.stack([base * t / 100 * (1 + 0.2 * rng.random(50)) for t in theo])
+    mask = imgs[0] > 0
+    s = imgs[:, mask].sum(axis=1)
+    expected_spectral = 1 - np.mean(np.abs(theo / np.linalg.norm(theo) - s / np.linalg.norm(s)))
+    corr = [np.corrcoef(imgs[0], imgs[k])[0, 1] for k in (1, 2, 3)]
+    expected_spatial = np.clip(np.average(corr, weights=theo[1:]), 0, 1)
+    assert metrics.spectral(imgs[None], theo[None])[0] == pytest.approx(expected_spectral, rel=1e-12)
+    assert metrics.spatial(imgs[None], theo[None])[0] == pytest.approx(expected_spatial, rel=1e-12)
+    # early-rejection edge cases: one non-zero pixel, empty isotopes, zero weights
+    one = np.zeros((1, 4, 50))
+    one[0, 0, 3] = 5.0
+    assert metrics.spatial(one, theo[None])[0] == 0.0
+    assert metrics.spectral(np.zeros((1, 4, 50)), theo[None])[0] == 0.0
+    assert metrics.spatial(imgs[None], np.array([[100.0, 0, 0, 0]]))[0] == 0.0
