@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from machine import describe  # noqa: E402
-
-from cloudbutton.core import Graph, RunOptions, run  # noqa: E402
+from cloudbutton.core import Graph, RunOptions, run
+from cloudbutton.core.machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXECUTORS = ("threads", "processes", "lithops", "spark")

@@ -27,20 +27,34 @@ ENTRY_POINT_GROUP = "cloudbutton.pipelines"
 
 @dataclass(frozen=True)
 class Command:
-    """One pipeline command: its own arguments and how to build its Job from them."""
+    """One pipeline command: its own arguments and how to build its Job from them.
+
+    ``fingerprint(output)`` digests an output's scientific content (not its
+    timestamps or command line) so that ``cloudbutton bench`` can check that
+    every executor produced the same result; ``output_name`` is the name bench
+    gives the ``--out`` of each run.
+    """
 
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     build: Callable[[argparse.Namespace], Job]
+    fingerprint: Callable[[str], str] | None = None
+    output_name: str = "output"
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What a pipeline registers under the ``cloudbutton.pipelines`` entry-point group."""
+    """What a pipeline registers under the ``cloudbutton.pipelines`` entry-point group.
+
+    ``sample(folder)`` prepares the pipeline's sample data in ``folder`` and
+    returns the arguments (command name first, no ``--out``) that
+    ``cloudbutton bench PIPELINE`` runs when given none.
+    """
 
     name: str
     help: str
     commands: dict[str, Command] = field(default_factory=dict)
+    sample: Callable[[str], list[str]] | None = None
 
 
 def discover_pipelines() -> dict[str, Pipeline]:
@@ -124,14 +138,26 @@ def _demo_command(args: argparse.Namespace) -> int:
     return _run_command(Command("", lambda p: None, lambda a: job), args)
 
 
+def _bench_command(args: argparse.Namespace, pipelines: dict[str, Pipeline]) -> int:
+    from .bench import bench_options, run_bench
+
+    options, argv = bench_options().parse_known_args(args.rest, namespace=args)
+    report = run_bench(pipelines[args.pipeline], argv, options, common_options())
+    print(f"{report['pipeline']} {report['command']}: outputs identical on "
+          f"{', '.join(report['table'])}; report in {os.path.join(options.out, 'bench.md')}")
+    return 0
+
+
 def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
-    """The full argument parser: one sub-command per pipeline, plus ``kpi`` and ``demo``."""
+    """The full argument parser: one sub-command per pipeline, plus ``kpi``, ``bench`` and ``demo``."""
+    from .bench import bench_options
+
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="cloudbutton",
         description="Run domain-science pipelines as stage graphs on threads, processes, Lithops or Spark, "
                     "with measured KPIs (wall time, CPU, memory, bytes, GB-seconds, cost).")
-    sub = parser.add_subparsers(dest="group", metavar="{" + ",".join([*pipelines, "kpi", "demo"]) + "}")
+    sub = parser.add_subparsers(dest="group", metavar="{" + ",".join([*pipelines, "kpi", "bench", "demo"]) + "}")
     sub.required = True
     for name, pipeline in pipelines.items():
         p_parser = sub.add_parser(name, help=pipeline.help, description=pipeline.help)
@@ -149,6 +175,14 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
     cmp_.add_argument("a")
     cmp_.add_argument("b")
     kpi.set_defaults(handler=_kpi_command, verbose=False)
+    bench = sub.add_parser(
+        "bench", parents=[bench_options()],
+        help="run a pipeline on several executors, check the outputs agree, compare KPIs against Spark",
+        description="cloudbutton bench PIPELINE [COMMAND ARGS...] [--executors ...] [--repeat N] [--out DIR]: "
+                    "without command arguments it runs the pipeline's sample data.")
+    bench.add_argument("pipeline", choices=list(pipelines))
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="the pipeline command and its arguments")
+    bench.set_defaults(handler=lambda a: _bench_command(a, pipelines), verbose=False)
     demo = sub.add_parser("demo", help="word count over a generated text file (the core's demo graph)",
                           parents=[common])
     demo.add_argument("--out", default="out/demo", help="folder for the input, counts and KPIs")
