@@ -7,6 +7,7 @@ spectra into ranges; a task reads just the byte ranges of its spectra with
 from __future__ import annotations
 
 import os
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -82,8 +83,10 @@ def _compression(parser: ImzMLParser) -> str | None:
     return None
 
 
-def read_metadata(imzml: str) -> DatasetMeta:
+def read_metadata(imzml: str, require_centroid: bool = True) -> DatasetMeta:
     """Parse and validate an imzML file; never reads the .ibd beyond its size.
+
+    ``require_centroid=False`` accepts profile-mode data (for reading, not annotating).
 
     Raises
     ------
@@ -95,7 +98,8 @@ def read_metadata(imzml: str) -> DatasetMeta:
     if not storage.exists(imzml):
         raise InputError(imzml, "no such file")
     ibd = _ibd_path(imzml)
-    with storage.open_input(imzml) as local:
+    with storage.open_input(imzml) as local, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pyimzml's notes on misspelt ontology names
         try:
             parser = ImzMLParser(local, parse_lib="ElementTree", ibd_file=None)
         except ET.ParseError as exc:
@@ -109,7 +113,7 @@ def read_metadata(imzml: str) -> DatasetMeta:
         raise InputError(imzml, f"binary arrays use {compression}; only uncompressed imzML is supported")
     if parser.mzPrecision not in ("f", "d") or parser.intensityPrecision not in ("f", "d", "i", "l"):
         raise InputError(imzml, "m/z arrays must be 32- or 64-bit floats")
-    if parser.spectrum_mode == "profile":
+    if require_centroid and parser.spectrum_mode == "profile":
         raise InputError(imzml, "profile-mode spectra; centroid (peak-pick) the data before annotation")
     coords = np.asarray(parser.coordinates, dtype=np.int64)[:, :2]
     coords = coords - coords.min(axis=0)

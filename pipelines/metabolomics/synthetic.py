@@ -6,7 +6,8 @@ A dataset holds, per pixel:
   the given resolving power, co-localised isotope images (smooth blobs),
   per-pixel intensity noise and ppm m/z noise;
 * **wrong-pattern** ions: database formulas whose isotope peaks are at the right
-  m/z but with wrong ratios and not co-localised with the monoisotopic peak;
+  m/z but with wrong ratios and only in pixels where the monoisotopic peak is
+  absent (as when other molecules supply those m/z);
 * **chemical noise**: the same kind of ions for formulas *not* in the database;
 * **background**: uniformly random peaks.
 
@@ -104,9 +105,9 @@ def make_dataset(out_dir: str, formulas: list[str], *, seed: int = 0, shape: tup
     for (formula, adduct, kind), mz, it in zip(present, mzs, ints):
         pattern = _blob(rng, shape)
         base = 10 ** rng.uniform(3.3, 4.5)
-        if kind == "wrong":  # isotopes too strong and where the monoisotopic ion is absent
+        if kind == "wrong":  # isotopes too strong and only where the monoisotopic ion is absent
             it = np.where(it > 0, WRONG_RATIOS[:len(it)], 0.0)
-            isotopes = [pattern] + [np.clip(1.0 - pattern, 0, 1) * _blob(rng, shape) for _ in it[1:]]
+            isotopes = [pattern] + [np.where(pattern <= 0.05, _blob(rng, shape), 0.0) for _ in it[1:]]
         else:
             isotopes = [pattern] * len(it)
         chunks += _ion_peaks(rng, shape, mz, it, pattern, base, isotopes, ppm_noise, floor=50.0)
