@@ -24,8 +24,8 @@ GROUND_CLASSES = (2, 9)
 NOISE_CLASSES = (7, 18)
 
 
-#: A tile whose TIN is not certified against its window re-reads with a doubled
-#: buffer, up to this multiple of the requested buffer.
+#: A tile whose TIN is not certified against its window re-reads a larger
+#: window, up to this multiple of the requested buffer.
 MAX_BUFFER_GROWTH = 4
 
 
@@ -38,8 +38,8 @@ class TileDem:
     dem: np.ndarray  # float32 (nrows, ncols), NaN = no data
     points: int
     ground: int
-    buffer: float  # buffer finally used
-    uncertain: int  # core cells whose triangle could differ from an untiled run
+    buffer: float  # largest distance read beyond the core
+    uncertain: bool  # some core cell could still differ from an untiled run
 
 
 def _read_tile(window: tuple[float, float, float, float], sources: list[LasSource]) -> Points:
@@ -72,19 +72,6 @@ def _grow(bounds: tuple[float, float, float, float], by: float) -> tuple[float, 
     return (bounds[0] - by, bounds[1] - by, bounds[2] + by, bounds[3] + by)
 
 
-def _covers(outer: tuple[float, float, float, float], inner: tuple[float, float, float, float]) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
-
-
-def _interior(grid: GridSpec, tile: Tile, inner: tuple[float, float, float, float]) -> np.ndarray:
-    """Core cells whose centre lies inside ``inner`` (the extent less the outer buffer band)."""
-    cx = grid.x0 + (tile.col0 + np.arange(tile.ncols) + 0.5) * grid.res
-    cy = grid.y1 - (tile.row0 + np.arange(tile.nrows) + 0.5) * grid.res
-    inx = (cx >= inner[0]) & (cx <= inner[2])
-    iny = (cy >= inner[1]) & (cy <= inner[3])
-    return iny[:, None] & inx[None, :]
-
-
 def dem_tile(
     tile: Tile,
     *,
@@ -96,28 +83,29 @@ def dem_tile(
 ) -> TileDem:
     """Read tile + buffer, find ground, triangulate, keep the core cells.
 
-    When a core cell at least one buffer inside the data extent lies in a
-    triangle whose circumcircle reaches beyond the points read (so an untiled
-    run could triangulate differently), the buffer is doubled and the tile
-    redone, up to MAX_BUFFER_GROWTH times the requested buffer. A zero buffer
-    is never grown. The outer band of the extent keeps convex-hull slivers,
-    which no finite buffer can certify.
+    When a core cell lies in a triangle whose circumcircle reaches beyond the
+    points read (so an untiled run could triangulate differently), the tile
+    is redone once with the window grown to cover those circles, up to
+    MAX_BUFFER_GROWTH times the requested buffer. A zero buffer is never grown.
     """
     buffer = tile.core[0] - tile.read[0]
-    limit = buffer * MAX_BUFFER_GROWTH
-    interior = _interior(grid, tile, _grow(extent, -buffer))
+    window, limit = tile.read, _grow(tile.core, buffer * MAX_BUFFER_GROWTH)
     while True:
-        window = _grow(tile.core, buffer)
         pts = _read_tile(_grow(window, smrf_margin(smrf) if ground == "smrf" else 0.0), sources)
         mask = ground_mask(pts, ground, smrf, grid)
         mask &= (pts.x >= window[0]) & (pts.x <= window[2]) & (pts.y >= window[1]) & (pts.y <= window[3])
-        block, unsure = tin_block(
+        block, need = tin_block(
             pts.x[mask], pts.y[mask], pts.z[mask], grid, tile.col0, tile.row0, tile.ncols, tile.nrows, window, extent
         )
-        uncertain = int((unsure & interior).sum())
-        if uncertain == 0 or buffer <= 0 or buffer >= limit or _covers(window, extent):
-            return TileDem(tile.col0, tile.row0, block, int(len(pts.x)), int(mask.sum()), buffer, uncertain)
-        buffer = min(2 * buffer, limit)
+        grown = window if need is None or buffer <= 0 else (
+            max(min(window[0], need[0]), limit[0]), max(min(window[1], need[1]), limit[1]),
+            min(max(window[2], need[2]), limit[2]), min(max(window[3], need[3]), limit[3]),
+        )
+        if grown == window:
+            used = max(tile.core[0] - window[0], tile.core[1] - window[1], window[2] - tile.core[2],
+                       window[3] - tile.core[3])
+            return TileDem(tile.col0, tile.row0, block, int(len(pts.x)), int(mask.sum()), used, need is not None)
+        window = grown
 
 
 def assemble(items: list[TileDem], grid: GridSpec) -> np.ndarray:

@@ -55,11 +55,12 @@ def delaunay_triangles(pts: np.ndarray, z: np.ndarray) -> np.ndarray:
     return tris[np.abs(area2) > 1e-12]
 
 
-def _certified(tx: np.ndarray, ty: np.ndarray, window: np.ndarray, extent: np.ndarray) -> np.ndarray:
-    """Triangles whose circumcircle, clipped to the data extent, lies inside the read window.
+def _circle_boxes(tx: np.ndarray, ty: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """Bounding boxes (xmin, ymin, xmax, ymax) of the triangles' circumcircles, clipped to ``extent``.
 
-    All points that could fall inside such a circle were read, so the
-    triangle is also a triangle of the triangulation of the whole data set.
+    A triangle whose box lies inside the read window is certified: every
+    point that could fall in its circumcircle was read, so it is also a
+    triangle of the triangulation of the whole data set.
     """
     ax, ay = tx[:, 0], ty[:, 0]
     bx, by = tx[:, 1] - ax, ty[:, 1] - ay
@@ -69,9 +70,10 @@ def _certified(tx: np.ndarray, ty: np.ndarray, window: np.ndarray, extent: np.nd
     ux = ax + (cy * b2 - by * c2) / d
     uy = ay + (bx * c2 - cx * b2) / d
     r = np.hypot(ux - ax, uy - ay)
-    lo_x, hi_x = np.maximum(ux - r, extent[0]), np.minimum(ux + r, extent[2])
-    lo_y, hi_y = np.maximum(uy - r, extent[1]), np.minimum(uy + r, extent[3])
-    return (lo_x >= window[0]) & (hi_x <= window[2]) & (lo_y >= window[1]) & (hi_y <= window[3])
+    return np.column_stack([
+        np.maximum(ux - r, extent[0]), np.maximum(uy - r, extent[1]),
+        np.minimum(ux + r, extent[2]), np.minimum(uy + r, extent[3]),
+    ])
 
 
 def tin_block(
@@ -85,7 +87,7 @@ def tin_block(
     nrows: int,
     window: tuple[float, float, float, float] | None = None,
     extent: tuple[float, float, float, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
     """Interpolate z linearly inside the triangulation at the block's cell centres.
 
     Coordinates are shifted by the grid origin (x0, y1), one offset shared by
@@ -100,16 +102,16 @@ def tin_block(
     Returns
     -------
     (float32 array of shape (nrows, ncols), row 0 at the top;
-     boolean array of the cells whose triangle is not certified identical
-     to the whole-data triangulation, all False when ``window`` is None).
+     None when every filled cell lies in a triangle certified identical to
+     the whole-data triangulation (always when ``window`` is None), else the
+     map bounds that must be read to certify them all).
     """
     out = np.full((nrows, ncols), np.nan, dtype=np.float32)
     pts = np.column_stack([np.asarray(x, float) - grid.x0, np.asarray(y, float) - grid.y1])
     z = np.asarray(z, float)
     tris = delaunay_triangles(pts, z)
-    uncertain = np.zeros((nrows, ncols), dtype=bool)
     if len(tris) == 0:
-        return out, uncertain
+        return out, None
     res = grid.res
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
     tx, ty = pts[tris, 0], pts[tris, 1]
@@ -120,11 +122,14 @@ def tin_block(
     w, h = cmax - cmin + 1, rmax - rmin + 1
     keep = (w > 0) & (h > 0)
     tris, tx, ty, cmin, rmin, w, h = tris[keep], tx[keep], ty[keep], cmin[keep], rmin[keep], w[keep], h[keep]
+    shift = np.array([grid.x0, grid.y1, grid.x0, grid.y1])
     if window is None or extent is None:
         good = np.ones(len(tris), dtype=bool)
     else:
-        shift = np.array([grid.x0, grid.y1, grid.x0, grid.y1])
-        good = _certified(tx, ty, np.asarray(window) - shift, np.asarray(extent) - shift)
+        boxes = _circle_boxes(tx, ty, np.asarray(extent) - shift)
+        win = np.asarray(window) - shift
+        good = (boxes[:, 0] >= win[0]) & (boxes[:, 1] >= win[1]) & (boxes[:, 2] <= win[2]) & (boxes[:, 3] <= win[3])
+    used = np.zeros(len(tris), dtype=bool)
     counts = w * h
     ends = np.cumsum(counts)
     start = 0
@@ -147,6 +152,11 @@ def tin_block(
         zt = z[tris[t[inside]]]
         r, c = row[inside] - row0, col[inside] - col0
         out[r, c] = l0[inside] * zt[:, 0] + l1[inside] * zt[:, 1] + l2[inside] * zt[:, 2]
-        uncertain[r, c] = ~good[t[inside]]
+        used[t[inside]] = True
         start = stop
-    return out, uncertain
+    bad = used & ~good
+    if not bad.any():
+        return out, None
+    need = boxes[bad]
+    lo, hi = need[:, :2].min(axis=0), need[:, 2:].max(axis=0)
+    return out, tuple(float(v) for v in np.concatenate([lo, hi]) + shift)

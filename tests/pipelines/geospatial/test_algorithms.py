@@ -1,0 +1,149 @@
+"""Unit tests of the geospatial algorithms against independent oracles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.interpolate import LinearNDInterpolator
+
+from cloudbutton.core.errors import InputError
+from cloudbutton.pipelines.geospatial.grid import GridSpec, plan_grid, plan_tiles
+from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
+from cloudbutton.pipelines.geospatial.raster import hillshade
+from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_disk, smrf_ground
+from cloudbutton.pipelines.geospatial.tin import tin_block
+
+
+def _disk(r: int) -> np.ndarray:
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return xx * xx + yy * yy <= r * r
+
+
+@pytest.mark.parametrize("radius", [1, 3, 7])
+def test_disk_opening_matches_scipy_footprint(radius):
+    z = np.random.default_rng(radius).normal(size=(23, 31)).cumsum(axis=1)
+    fp = _disk(radius)
+    ero = ndimage.grey_erosion(z, footprint=fp, mode="constant", cval=np.inf)
+    expected = ndimage.grey_dilation(ero, footprint=fp, mode="constant", cval=-np.inf)
+    np.testing.assert_allclose(_open_disk(z, radius), expected)
+
+
+def test_knn_fill_uses_all_cells_tied_at_kth_distance():
+    grid = np.full((5, 5), np.nan)
+    grid[0, 2], grid[4, 2], grid[2, 0], grid[2, 4] = 1.0, 2.0, 3.0, 4.0  # all at distance 2 from the centre
+    grid[0, 0] = 100.0  # farther: sqrt(8)
+    filled = _knn_fill(grid, k=2)
+    assert filled[2, 2] == pytest.approx(2.5)  # the four tied donors, not two of them
+
+
+def test_filter_scores_by_hand():
+    truth = np.array([1, 1, 1, 0, 0], bool)
+    pred = np.array([1, 0, 1, 1, 0], bool)
+    s = filter_scores(truth, pred)
+    assert (s.type1, s.type2, s.total) == pytest.approx((1 / 3, 1 / 2, 2 / 5))
+    assert s.kappa == pytest.approx((0.6 - 0.52) / 0.48)
+
+
+def test_dem_errors_ignores_nodata():
+    e = dem_errors(np.array([1.0, 2.0, np.nan]), np.array([1.5, 2.5, 3.0]))
+    assert e == pytest.approx({"rmse": 0.5, "mae": 0.5, "bias": -0.5, "max_abs": 0.5, "cells": 2})
+
+
+def test_smrf_separates_boxes_from_sloping_ground():
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(0, 100, 20000), rng.uniform(0, 100, 20000)
+    z = 0.1 * x + rng.normal(0, 0.02, x.size)
+    house = (np.abs(x - 50) < 8) & (np.abs(y - 50) < 6)
+    z[house] += 8.0
+    ground = smrf_ground(x, y, z, SmrfParams())
+    assert ground[~house].mean() > 0.99
+    assert ground[house].mean() < 0.01
+
+
+def test_smrf_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="cell"):
+        SmrfParams(cell=0)
+
+
+def _grid() -> GridSpec:
+    return GridSpec(x0=1000.0, y1=2000.0, res=1.0, width=40, height=30)
+
+
+def test_tin_matches_scipy_linear_interpolation():
+    rng = np.random.default_rng(7)
+    g = _grid()
+    x, y = rng.uniform(1000, 1040, 600), rng.uniform(1970, 2000, 600)
+    z = np.sin(x / 5) + 0.1 * y
+    block, need = tin_block(x, y, z, g, 0, 0, g.width, g.height)
+    cx, cy = np.meshgrid(g.x0 + np.arange(40) + 0.5, g.y1 - np.arange(30) - 0.5)
+    oracle = LinearNDInterpolator(np.column_stack([x - g.x0, y - g.y1]), z)(cx - g.x0, cy - g.y1)
+    assert need is None
+    np.testing.assert_array_equal(np.isnan(block), np.isnan(oracle))
+    np.testing.assert_allclose(block[~np.isnan(block)], oracle[~np.isnan(oracle)], atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [0, 2])
+def test_tin_with_too_few_points_is_nodata(n):
+    g = _grid()
+    block, _ = tin_block(np.arange(n) + 1001.0, np.full(n, 1990.0), np.ones(n), g, 0, 0, 5, 5)
+    assert np.isnan(block).all()
+
+
+def test_tin_with_collinear_points_is_nodata():
+    g = _grid()
+    x = 1000.0 + np.arange(10)
+    block, _ = tin_block(x, 2000.0 - np.arange(10), np.ones(10), g, 0, 0, 10, 10)
+    assert np.isnan(block).all()
+
+
+def test_tin_ties_on_a_lattice_resolve_the_same_in_any_window():
+    """Lattice points are all cocircular; a window's certified cells must equal the full run's."""
+    g = GridSpec(x0=0.0, y1=60.0, res=0.5, width=120, height=120)
+    xx, yy = np.meshgrid(np.arange(0, 60.0, 1.5), np.arange(0, 60.0, 1.5))
+    x, y = xx.ravel(), yy.ravel()
+    z = np.random.default_rng(0).normal(size=x.size)
+    full, _ = tin_block(x, y, z, g, 0, 0, g.width, g.height)
+    window = (15.0, 15.0, 50.0, 50.0)
+    sel = (x >= window[0]) & (x <= window[2]) & (y >= window[1]) & (y <= window[3])
+    part, need = tin_block(x[sel], y[sel], z[sel], g, 50, 50, 30, 30, window, (0.0, 0.0, 60.0, 60.0))
+    assert need is None
+    np.testing.assert_array_equal(part, full[50:80, 50:80])
+
+
+def test_uncertified_triangles_ask_for_a_larger_window():
+    g = _grid()
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(1000, 1040, 50), rng.uniform(1970, 2000, 50)
+    window = (1015.0, 1980.0, 1025.0, 1990.0)
+    sel = (x >= window[0]) & (x <= window[2]) & (y >= window[1]) & (y <= window[3])
+    _, need = tin_block(x[sel], y[sel], x[sel] * 0, g, 15, 10, 10, 10, window, (1000.0, 1970.0, 1040.0, 2000.0))
+    assert need is not None and (need[0] < window[0] or need[2] > window[2] or need[1] < window[1])
+
+
+def test_plan_grid_snaps_origin_and_covers_bounds():
+    g = plan_grid((10.3, 20.7, 50.2, 41.1), 2.0)
+    assert (g.x0, g.y1) == (10.0, 42.0)
+    assert g.x0 + g.width * g.res >= 50.2 and g.y1 - g.height * g.res <= 20.7
+
+
+def test_tiles_cover_every_cell_once():
+    g = plan_grid((0, 0, 103, 57), 1.0)
+    seen = np.zeros((g.height, g.width), int)
+    for t in plan_tiles(g, 25, 5):
+        seen[t.row0 : t.row0 + t.nrows, t.col0 : t.col0 + t.ncols] += 1
+        assert t.read == (t.core[0] - 5, t.core[1] - 5, t.core[2] + 5, t.core[3] + 5)
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("res", [0.0, -1.0, float("nan"), 1e-5])
+def test_absurd_resolution_is_an_input_error(res):
+    with pytest.raises(InputError, match="--resolution"):
+        plan_grid((0, 0, 1000, 1000), res)
+
+
+def test_hillshade_of_a_plane():
+    flat = hillshade(np.zeros((5, 5)), 1.0)
+    assert flat == pytest.approx(np.full((5, 5), np.sin(np.radians(45))))
+    cols = np.arange(20.0)[None, :].repeat(20, 0)
+    # Rising eastwards faces west: lit by a north-west sun more than ground rising westwards.
+    assert hillshade(cols, 1.0).mean() > hillshade(-cols, 1.0).mean()
