@@ -16,7 +16,7 @@ import pysam
 from .likelihood import call_sites, damping_weights, genotype_loglik
 from .normalize import left_align, right_extent
 from .reads import Observations, ReadFilters, collect
-from .reference import RefWindow, fetch_window
+from .reference import RefWindow
 
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -90,12 +90,10 @@ def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int
 
 def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start: int, end: int,
                  params: CallParams) -> list[Variant]:
-    obs = collect(bam, contig, max(0, start - params.pad), end + params.pad, params.filters)
-    if obs.read_start.size == 0:
+    found = collect(bam, fasta, contig, start, end, params.pad, params.filters)
+    if found is None:
         return []
-    lo = max(start - 2 * params.pad, int(obs.read_start.min()) - params.pad)
-    hi = min(end + 2 * params.pad, int(obs.read_end.max()) + params.pad)
-    ref = fetch_window(fasta, contig, lo, hi)
+    obs, ref = found
     indels = _call_indels(obs, ref, params)
     snps = _call_snps(obs, ref)
     gap_mask = _indel_neighbourhood(indels, ref, params)

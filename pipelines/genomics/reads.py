@@ -1,4 +1,4 @@
-"""Flatten the reads of one padded window into per-base and per-indel numpy arrays.
+"""Flatten the reads of one padded window into per-read, per-base and per-indel numpy arrays.
 
 The only Python loop is one iteration per read (to read its CIGAR); every per-base
 step (positions, bases, qualities, overlapping-mate and depth handling) is numpy.
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pysam
+
+from .reference import RefWindow, fetch_window
 
 #: Flags skipped like ``bcftools mpileup`` (unmapped, secondary, QC-fail, duplicate).
 SKIP_FLAGS = 0x4 | 0x100 | 0x200 | 0x400
@@ -35,7 +37,7 @@ class Observations:
     Attributes
     ----------
     pos, base, qual, read, strand:
-        One entry per aligned base kept after filtering: 0-based reference position,
+        One entry per aligned base kept after filtering, at candidate SNP sites only: 0-based reference position,
         base code (0-3 = ACGT), effective quality (min of BQ and MAPQ, damped later),
         read index and reverse-strand flag.
     read_start, read_end, read_mapq, read_tmpl, read_rev:
@@ -69,12 +71,15 @@ def effective_mapq(mapq: np.ndarray) -> np.ndarray:
     return np.minimum(mapq, 60)
 
 
-def collect(bam: pysam.AlignmentFile, contig: str, start: int, end: int,
-            filters: ReadFilters) -> Observations:
-    """Read every usable alignment overlapping ``[start, end)`` into flat arrays.
+def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start: int, end: int,
+            pad: int, filters: ReadFilters, min_alt: int = 2) -> tuple[Observations, RefWindow] | None:
+    """Reads overlapping ``[start - pad, end + pad)`` as flat arrays, and the reference around them.
 
-    Reads are taken in file order, so the same read set yields the same arrays
-    whatever window it was fetched for: this is what makes chunking exact.
+    Base observations are kept only at candidate SNP sites (some non-reference base seen
+    ``min_alt`` times before mate de-duplication, a superset of the final candidates), so
+    the per-base work after the expansion touches a few percent of the bases.
+    Reads are taken in file order, so the same read set yields the same arrays whatever
+    window it was fetched for: this is what makes chunking exact. ``None`` when no reads.
     """
     seqs: list[str] = []
     quals: list[bytes] = []
@@ -93,7 +98,7 @@ def collect(bam: pysam.AlignmentFile, contig: str, start: int, end: int,
     r_tmpl: list[int] = []
     templates: dict[str, int] = {}
     qoff = 0
-    for aln in bam.fetch(contig, start, end):
+    for aln in bam.fetch(contig, max(0, start - pad), end + pad):
         if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
             continue
         seq = aln.query_sequence
@@ -136,36 +141,48 @@ def collect(bam: pysam.AlignmentFile, contig: str, start: int, end: int,
         r_mapq.append(aln.mapping_quality)
         r_rev.append(aln.is_reverse)
         r_tmpl.append(templates.setdefault(aln.query_name, len(templates)))
-
-    read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
-    lens = np.asarray(blk_len, dtype=np.int64)
-    total = int(lens.sum()) if lens.size else 0
-    starts = np.repeat(np.cumsum(lens) - lens, lens)
-    within = np.arange(total, dtype=np.int64) - starts
-    pos = np.repeat(np.asarray(blk_ref, dtype=np.int64), lens) + within
-    qidx = np.repeat(np.asarray(blk_q, dtype=np.int64), lens) + within
-    read = np.repeat(np.asarray(blk_read, dtype=np.int64), lens)
-    allseq = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
-    allqual = np.frombuffer(b"".join(quals), dtype=np.uint8)
-    base = _BASE_CODE[allseq[qidx]] if total else np.zeros(0, np.uint8)
-    bq = allqual[qidx].astype(np.int32) if total else np.zeros(0, np.int32)
-
-    keep = (base < 4) & (bq >= filters.min_baseq)
-    pos, base, bq, read = pos[keep], base[keep], bq[keep], read[keep]
-    qual = np.minimum(bq, read_mapq[read] if read.size else bq)
-    tmpl = np.asarray(r_tmpl, dtype=np.int64)
+    if not r_start:
+        return None
     rs, re_ = np.asarray(r_start, dtype=np.int64), np.asarray(r_end, dtype=np.int64)
+    ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
+                       min(end + 2 * pad, int(re_.max()) + pad))
+
+    lens = np.asarray(blk_len, dtype=np.int64)
+    blk_first = np.cumsum(lens) - lens  # index of each block's first observation
+    offsets = np.repeat(np.asarray(blk_ref, dtype=np.int64) - blk_first, lens)
+    pos = offsets + np.arange(int(lens.sum()), dtype=np.int64)
+    qidx = pos + np.repeat(np.asarray(blk_q, dtype=np.int64) - np.asarray(blk_ref, dtype=np.int64), lens)
+    base = _BASE_CODE[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)[qidx]]
+    bq = np.frombuffer(b"".join(quals), dtype=np.uint8)[qidx]
+    site = np.clip(pos - ref.start, 0, len(ref.seq) - 1)
+    ok = (base < 4) & (bq >= filters.min_baseq) & (pos >= ref.start) & (pos < ref.end)
+    sel = np.flatnonzero(ok & _candidate_sites(site[ok], base[ok], ref, min_alt)[site])
+
+    read = np.asarray(blk_read, dtype=np.int64)[np.searchsorted(blk_first, sel, side="right") - 1]
+    read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
+    pos, base = pos[sel], base[sel]
+    qual = np.minimum(bq[sel].astype(np.int32), read_mapq[read])
+    tmpl = np.asarray(r_tmpl, dtype=np.int64)
     pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
     pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
     rev = np.asarray(r_rev, dtype=bool)
-    return Observations(
-        pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read,
-        strand=rev[read] if read.size else np.zeros(0, bool),
-        read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl,
-        read_rev=rev,
+    obs = Observations(
+        pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
+        read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
         ev_read=np.asarray(ev_read, dtype=np.int64), ev_pos=np.asarray(ev_pos, dtype=np.int64),
         ev_len=np.asarray(ev_len, dtype=np.int64), ev_ins=ev_ins,
     )
+    return obs, ref
+
+
+def _candidate_sites(site: np.ndarray, base: np.ndarray, ref: RefWindow, min_alt: int) -> np.ndarray:
+    """Mask over the slice: known reference base and some other base seen >= ``min_alt`` times."""
+    n = len(ref.seq)
+    counts = np.bincount(site * 4 + base, minlength=4 * n).reshape(n, 4)
+    ref_code = _BASE_CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)]
+    known = ref_code < 4
+    counts[np.flatnonzero(known), ref_code[known]] = 0
+    return known & (counts.max(axis=1) >= min_alt)
 
 
 def _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end):
