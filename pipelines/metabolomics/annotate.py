@@ -15,7 +15,7 @@ from . import metrics
 
 LOW_MARGIN_DA = 1.0  # below a segment: the ppm half-window of its lightest ion
 HIGH_MARGIN_DA = 12.0  # above: the spread of an ion's top isotope peaks
-IMAGE_BATCH_VALUES = 2_000_000  # isotope-image values scored at once (16 MB of float64)
+IMAGE_BATCH_VALUES = 2_000_000  # window peaks scored at once (~100 MB of temporaries)
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,24 @@ def _merge(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.
     return mz[order], ints[order], pix[order]
 
 
-def _images(lo: np.ndarray, hi: np.ndarray, ints: np.ndarray, pos: np.ndarray, mz: np.ndarray,
-            n_area: int) -> tuple[np.ndarray, np.ndarray]:
-    """Isotope images (n, k, n_area) and intensity-weighted window m/z (n, k) for windows [lo, hi)."""
+def _sparse_images(lo: np.ndarray, hi: np.ndarray, ints: np.ndarray, pos: np.ndarray, mz: np.ndarray,
+                   n_area: int) -> dict[str, np.ndarray]:
+    """Sparse isotope images of windows ``[lo, hi)`` (n ions × k peaks).
+
+    Returns the non-zero pixels as parallel arrays ``image`` (ion·k + peak),
+    ``pos`` and ``value`` (duplicates summed, in canonical peak order), sorted
+    by (image, pos), plus the intensity-weighted window m/z ``mz_mean`` (n, k).
+    """
     n, k = lo.shape
     counts = (hi - lo).ravel()
     group = np.repeat(np.arange(n * k), counts)
     idx = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo.ravel(), counts)
-    images = np.bincount(group * n_area + pos[idx], weights=ints[idx], minlength=n * k * n_area)
+    keys, inverse = np.unique(group * n_area + pos[idx], return_inverse=True)
+    value = np.bincount(inverse, weights=ints[idx], minlength=len(keys))
     total = np.bincount(group, weights=ints[idx], minlength=n * k)
     with np.errstate(invalid="ignore", divide="ignore"):
         mz_mean = np.bincount(group, weights=ints[idx] * mz[idx], minlength=n * k) / total
-    return images.reshape(n, k, n_area), mz_mean.reshape(n, k)
+    return {"image": keys // n_area, "pos": keys % n_area, "value": value, "mz_mean": mz_mean.reshape(n, k)}
 
 
 def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.ndarray,
@@ -74,6 +80,8 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
                   params: ScoringParams) -> dict[str, np.ndarray | list]:
     """Score every ion of a segment; keep those with MSM > 0.
 
+    Images stay sparse (cost grows with their non-zero pixels, not the image
+    size); chaos builds one dense image per ion that passed spectral and spatial.
     Memory: the segment's peaks plus one batch of ``IMAGE_BATCH_VALUES`` image values.
 
     Returns
@@ -85,40 +93,57 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
     mz, ints, pix = peaks
     area = params.sample_area
     pos = np.searchsorted(area, pix)
-    n_area = len(area)
+    n_area, k = len(area), theo_mz.shape[1]
     half = theo_mz * params.ppm * 1e-6
     lo = np.searchsorted(mz, theo_mz - half, side="left")
     hi = np.searchsorted(mz, theo_mz + half, side="right")
     hi = np.where(theo_ints > 0, hi, lo)
     filled = hi > lo
     candidates = np.flatnonzero(filled[:, 0] & filled[:, 1:].any(axis=1))
+    cum_peaks = np.cumsum((hi - lo)[candidates].sum(axis=1))
     rows: list[tuple] = []
     images_out: list[tuple[int, np.ndarray, np.ndarray]] = []
-    batch = max(1, IMAGE_BATCH_VALUES // (theo_mz.shape[1] * n_area))
-    height, width = params.shape
-    for start in range(0, len(candidates), batch):
-        sel = candidates[start:start + batch]
-        imgs, mz_mean = _images(lo[sel], hi[sel], ints, pos, mz, n_area)
-        nnz = np.count_nonzero(imgs, axis=2)
-        imgs[nnz < params.min_px] = 0.0
-        complete = (nnz[:, 0] >= params.min_px) & (nnz[:, 1:] >= params.min_px).any(axis=1)
-        spec = np.where(complete, metrics.spectral(imgs, theo_ints[sel]), 0.0)
-        spat = np.zeros(len(sel))
-        go = spec > 0
-        spat[go] = metrics.spatial(imgs[go], theo_ints[sel][go])
+    height, width_px = params.shape
+    start = 0
+    while start < len(candidates):
+        done = cum_peaks[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(cum_peaks, done + IMAGE_BATCH_VALUES, side="right")))
+        sel = candidates[start:stop]
+        start = stop
+        sp = _sparse_images(lo[sel], hi[sel], ints, pos, mz, n_area)
+        img, ipos, val = sp["image"], sp["pos"], sp["value"]
+        nnz = np.bincount(img, minlength=len(sel) * k)
+        keep = nnz[img] >= params.min_px
+        img, ipos, val = img[keep], ipos[keep], val[keep]
+        nnz = np.where(nnz >= params.min_px, nnz, 0).reshape(len(sel), k)
+        ion, peak = img // k, img % k
+        first = peak == 0
+        key0 = ion[first] * n_area + ipos[first]
+        val0 = val[first]
+        at = np.clip(np.searchsorted(key0, ion * n_area + ipos), 0, max(len(key0) - 1, 0))
+        in0 = (key0[at] == ion * n_area + ipos) if len(key0) else np.zeros(len(ion), dtype=bool)
+        n_img = len(sel) * k
+        totals = np.bincount(img[in0], weights=val[in0], minlength=n_img).reshape(len(sel), k)
+        sums = np.bincount(img, weights=val, minlength=n_img).reshape(len(sel), k)
+        squares = np.bincount(img, weights=val * val, minlength=n_img).reshape(len(sel), k)
+        cross = np.bincount(img[in0], weights=val[in0] * val0[at[in0]], minlength=n_img).reshape(len(sel), k)
+        complete = (nnz[:, 0] > 0) & (nnz[:, 1:] > 0).any(axis=1)
+        spec = np.where(complete, metrics.spectral(totals, theo_ints[sel]), 0.0)
+        spat = np.where(spec > 0, metrics.spatial(sums, squares, cross, nnz[:, 0], theo_ints[sel], n_area), 0.0)
+        bounds0 = np.searchsorted(ion[first], np.arange(len(sel) + 1))
         for j in np.flatnonzero(spat > 0):
-            dense = np.zeros(height * width, dtype=np.float32)
-            dense[area] = imgs[j, 0]
-            chaos = metrics.chaos(dense.reshape(height, width), params.n_levels)
+            a, b = bounds0[j], bounds0[j + 1]
+            dense = np.zeros(height * width_px, dtype=np.float32)
+            dense[area[ipos[first][a:b]]] = val0[a:b]
+            chaos = metrics.chaos(dense.reshape(height, width_px), params.n_levels)
             msm = chaos * spat[j] * spec[j]
             if msm <= 0:
                 continue
             i = sel[j]
-            err = (mz_mean[j, 0] - theo_mz[i, 0]) / theo_mz[i, 0] * 1e6
+            err = (sp["mz_mean"][j, 0] - theo_mz[i, 0]) / theo_mz[i, 0] * 1e6
             rows.append((ion_ids[i], msm, chaos, spat[j], spec[j], err, nnz[j, 0]))
             if is_target[i]:
-                keep = np.flatnonzero(imgs[j, 0])
-                images_out.append((int(ion_ids[i]), keep.astype(np.int32), imgs[j, 0, keep].astype(np.float32)))
+                images_out.append((int(ion_ids[i]), ipos[first][a:b].astype(np.int32), val0[a:b].astype(np.float32)))
     cols = list(zip(*rows)) if rows else [[]] * 7
     names = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
     out: dict[str, np.ndarray | list] = {

@@ -35,19 +35,12 @@ def ion_image(shape: tuple[int, int], sample_area: np.ndarray, positions: np.nda
     return np.minimum(flat, np.quantile(inside, HOTSPOT_QUANTILE)).reshape(shape)
 
 
-def _save_png(path: str, image: np.ndarray, title: str) -> None:
-    import matplotlib
+def _save_png(path: str, image: np.ndarray) -> None:
+    """One PNG pixel per image pixel, viridis, transparent outside the sample area."""
+    from matplotlib.image import imsave
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(3.2, 3.0), dpi=100)
-    ax = fig.add_subplot()
-    shown = ax.imshow(image, cmap="viridis", interpolation="nearest")
-    fig.colorbar(shown, ax=ax, shrink=0.8)
-    ax.set_title(title, fontsize=8)
-    ax.set_axis_off()
-    fig.savefig(path, metadata={"Software": None})
+    top = float(np.nanmax(image)) or 1.0
+    imsave(path, np.ma.masked_invalid(image), cmap="viridis", vmin=0.0, vmax=top, metadata={"Software": None})
 
 
 def write_outputs(result: FdrResult, *, out: str, ions: IonTable, shape: tuple[int, int],
@@ -80,9 +73,8 @@ def write_outputs(result: FdrResult, *, out: str, ions: IonTable, shape: tuple[i
         os.makedirs(os.path.join(tmp, "images"))
         for i in sorted(result.images):
             positions, values = result.images[i]
-            title = f"{ions.name(i)}  FDR {result.fdr[i]:.0%}"
             _save_png(os.path.join(tmp, "images", f"{ions.name(i)}.png"),
-                      ion_image(shape, sample_area, positions, values), title)
+                      ion_image(shape, sample_area, positions, values))
     per_level = {level: int(np.sum(fdr[chosen] <= level)) for level in FDR_LEVELS}
     return {"annotations": int(len(chosen)), "per_level": per_level, "images": len(result.images),
             "out": out}

@@ -15,25 +15,20 @@ _CROSS_3D = np.stack([np.zeros((3, 3), bool), _CROSS, np.zeros((3, 3), bool)])
 _SQUARE_3D = np.stack([np.zeros((3, 3), bool), _SQUARE, np.zeros((3, 3), bool)])
 
 
-def spectral(images: np.ndarray, theo_ints: np.ndarray) -> np.ndarray:
-    """Isotope-pattern match of a batch.
+def spectral(totals: np.ndarray, theo_ints: np.ndarray) -> np.ndarray:
+    """Isotope-pattern match of a batch of ions.
 
     Parameters
     ----------
-    images : (n, k, pixels) array
-        Isotope images over the sample area.
+    totals : (n, k) array
+        Sum of isotope image ``i`` over the pixels where image 0 is positive.
     theo_ints : (n, k) array
         Theoretical intensities (zero padding included).
 
     Returns
     -------
-    (n,) array: 1 − mean |t/‖t‖ − s/‖s‖|, with s the isotope totals over the
-    pixels where image 0 is positive; exactly 1 and NaN map to 0.
+    (n,) array: 1 − mean |t/‖t‖ − s/‖s‖|; exactly 1 and NaN map to 0.
     """
-    mask = images[:, 0, :] > 0
-    totals = np.zeros(images.shape[:2])
-    for k in range(images.shape[1]):
-        totals[:, k] = np.where(mask, images[:, k, :], 0.0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = totals / np.linalg.norm(totals, axis=1, keepdims=True)
         t = theo_ints / np.linalg.norm(theo_ints, axis=1, keepdims=True)
@@ -42,32 +37,27 @@ def spectral(images: np.ndarray, theo_ints: np.ndarray) -> np.ndarray:
     return score
 
 
-def spatial(images: np.ndarray, theo_ints: np.ndarray) -> np.ndarray:
+def spatial(sums: np.ndarray, squares: np.ndarray, cross: np.ndarray, nnz0: np.ndarray,
+            theo_ints: np.ndarray, n_pixels: int) -> np.ndarray:
     """Weighted mean Pearson correlation of image 0 with images 1.., clipped to [0, 1].
 
-    Correlations run over all sample-area pixels, zeros included; weights are
-    the theoretical intensities of peaks 2..k.  0 when image 0 has < 2 non-zero
-    pixels or the weights sum to 0; NaN correlations count as 0.
+    Computed from sufficient statistics so sparse images cost O(non-zeros):
+    ``sums``/``squares`` (n, k) are Σx and Σx² of each image, ``cross`` (n, k)
+    is Σ x0·xi, over all ``n_pixels`` sample-area pixels (zeros included).
+    Weights are the theoretical intensities of peaks 2..k.  0 when image 0
+    has < 2 non-zero pixels (``nnz0``) or the weights sum to 0; NaN correlations count as 0.
     """
-    centred = images - images.mean(axis=2, keepdims=True)
-    cov0 = (centred[:, :1, :] * centred).sum(axis=2)
-    var = (centred * centred).sum(axis=2)
+    n = float(n_pixels)
     with np.errstate(divide="ignore", invalid="ignore"):
-        corr = cov0[:, 1:] / np.sqrt(var[:, :1] * var[:, 1:])
-    corr[~np.isfinite(corr)] = 0.0
-    weights = theo_ints[:, 1:]
-    wsum = weights.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+        var = n * squares - sums * sums
+        cov = n * cross[:, 1:] - sums[:, :1] * sums[:, 1:]
+        corr = cov / np.sqrt(var[:, :1] * var[:, 1:])
+        corr[~np.isfinite(corr)] = 0.0
+        weights = theo_ints[:, 1:]
+        wsum = weights.sum(axis=1)
         score = (corr * weights).sum(axis=1) / wsum
-    ok = (np.count_nonzero(images[:, 0, :], axis=1) >= 2) & (wsum > 0) & np.isfinite(score)
+    ok = (nnz0 >= 2) & (wsum > 0) & np.isfinite(score)
     return np.where(ok, np.clip(score, 0.0, 1.0), 0.0)
-
-
-def _crop(image: np.ndarray, pad: int = 2) -> np.ndarray:
-    """The bounding box of the non-zero pixels plus ``pad`` (enough for dilate-then-erode)."""
-    rows = np.flatnonzero(image.any(axis=1))
-    cols = np.flatnonzero(image.any(axis=0))
-    return image[max(rows[0] - pad, 0):rows[-1] + pad + 1, max(cols[0] - pad, 0):cols[-1] + pad + 1]
 
 
 def chaos(image: np.ndarray, n_levels: int = 30) -> float:
@@ -82,13 +72,23 @@ def chaos(image: np.ndarray, n_levels: int = 30) -> float:
     not_null = int(np.count_nonzero(img > 0))
     if not_null == 0:
         return 0.0
-    img = _crop(img)
-    levels = (np.float32(img.max()) * np.arange(n_levels, dtype=np.float32)) / np.float32(n_levels - 1)
+    top = img.max()  # levels use the whole image's maximum, before cropping
+    # Level sets are nested and dilation/erosion are monotone: nothing survives at any level
+    # outside what survives at level 0, so crop to that (2 pixels of context are exact).
+    base = ndimage.binary_erosion(ndimage.binary_dilation(img > 0, structure=_CROSS), structure=_SQUARE,
+                                  border_value=1)
+    if not base.any():
+        return 0.0  # every level is empty: chaos 1, which METASPACE maps to 0
+    rows, cols = np.flatnonzero(base.any(axis=1)), np.flatnonzero(base.any(axis=0))
+    r0, c0 = max(rows[0] - 2, 0), max(cols[0] - 2, 0)
+    window = (slice(r0, rows[-1] + 3), slice(c0, cols[-1] + 3))
+    img, base = img[window], base[window]
+    levels = (top * np.arange(n_levels, dtype=np.float32)) / np.float32(n_levels - 1)
     sets = img[None, :, :] > levels[:, None, None]
     dilated = ndimage.binary_dilation(sets, structure=_CROSS_3D)
-    eroded = ndimage.binary_erosion(dilated, structure=_SQUARE_3D, border_value=1)
+    eroded = ndimage.binary_erosion(dilated, structure=_SQUARE_3D, border_value=1) & base[None]
     labels, _ = ndimage.label(eroded, structure=_CROSS_3D)
-    top = np.maximum.accumulate(labels.reshape(n_levels, -1).max(axis=1))
-    counts = np.diff(np.concatenate(([0], top)))
+    last = np.maximum.accumulate(labels.reshape(n_levels, -1).max(axis=1))
+    counts = np.diff(np.concatenate(([0], last)))
     value = 1.0 - counts.mean() / not_null
     return 0.0 if np.isclose(value, 1.0) else float(value)

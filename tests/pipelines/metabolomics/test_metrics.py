@@ -63,6 +63,13 @@ def test_chaos_ranks_structure() -> None:
     assert metrics.chaos(np.zeros((5, 5))) == 0.0
 
 
+def _stats(imgs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sufficient statistics of dense (n, k, pixels) images, as the annotate stage builds them sparsely."""
+    mask = imgs[:, :1, :] > 0
+    return ((imgs * mask).sum(axis=2), imgs.sum(axis=2), (imgs ** 2).sum(axis=2),
+            (imgs * imgs[:, :1, :]).sum(axis=2), np.count_nonzero(imgs[:, 0, :], axis=1))
+
+
 def test_spectral_and_spatial_match_formulas() -> None:
     rng = np.random.default_rng(1)
     base = rng.random(50) * (rng.random(50) < 0.7)
@@ -73,11 +80,15 @@ def test_spectral_and_spatial_match_formulas() -> None:
     expected_spectral = 1 - np.mean(np.abs(theo / np.linalg.norm(theo) - s / np.linalg.norm(s)))
     corr = [np.corrcoef(imgs[0], imgs[k])[0, 1] for k in (1, 2, 3)]
     expected_spatial = np.clip(np.average(corr, weights=theo[1:]), 0, 1)
-    assert metrics.spectral(imgs[None], theo[None])[0] == pytest.approx(expected_spectral, rel=1e-12)
-    assert metrics.spatial(imgs[None], theo[None])[0] == pytest.approx(expected_spatial, rel=1e-12)
-    # early-rejection edge cases: one non-zero pixel, empty isotopes, zero weights
+    totals, sums, squares, cross, nnz0 = _stats(imgs[None])
+    assert metrics.spectral(totals, theo[None])[0] == pytest.approx(expected_spectral, rel=1e-12)
+    assert metrics.spatial(sums, squares, cross, nnz0, theo[None], 50)[0] == pytest.approx(expected_spatial, rel=1e-9)
+    # early-rejection edge cases: one non-zero pixel, empty images, zero weights, anti-correlated isotopes
     one = np.zeros((1, 4, 50))
     one[0, 0, 3] = 5.0
-    assert metrics.spatial(one, theo[None])[0] == 0.0
-    assert metrics.spectral(np.zeros((1, 4, 50)), theo[None])[0] == 0.0
-    assert metrics.spatial(imgs[None], np.array([[100.0, 0, 0, 0]]))[0] == 0.0
+    assert metrics.spatial(*_stats(one)[1:], theo[None], 50)[0] == 0.0
+    assert metrics.spectral(np.zeros((1, 4)), theo[None])[0] == 0.0
+    assert metrics.spatial(sums, squares, cross, nnz0, np.array([[100.0, 0, 0, 0]]), 50)[0] == 0.0
+    apart = np.zeros((1, 4, 50))
+    apart[0, 0, :25], apart[0, 1:, 25:] = 1.0, 1.0
+    assert metrics.spatial(*_stats(apart)[1:], theo[None], 50)[0] == 0.0
