@@ -214,12 +214,19 @@ def _call_indels(obs: Observations, ref: RefWindow, params: CallParams) -> list[
 
 
 def _indel_neighbourhood(indels: list[Variant], ref: RefWindow, params: CallParams) -> np.ndarray:
-    """Mask of slice positions within ``snp_gap`` of a passing indel's REF span."""
+    """Mask of slice positions within ``snp_gap`` of a passing indel's repeat span.
+
+    The span runs from the anchor to the rightmost equivalent placement of the indel:
+    reads misaligned anywhere along that repeat produce SNP-like mismatches.
+    """
     mask = np.zeros(len(ref.seq) + 1, dtype=bool)
     for v in indels:
         if v.qual < params.min_qual:
             continue
+        ln = abs(len(v.ref) - len(v.alt))
+        ins = v.alt[1:] if len(v.alt) > len(v.ref) else ""
+        span_end = right_extent(ref, v.pos, ln, ins) + (0 if ins else ln)
         lo = max(0, v.pos - 1 - params.snp_gap - ref.start)
-        hi = min(len(ref.seq), v.pos - 1 + len(v.ref) + params.snp_gap - ref.start)
+        hi = min(len(ref.seq), span_end + params.snp_gap - ref.start)
         mask[lo:hi] = True
     return mask
