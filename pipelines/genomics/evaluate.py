@@ -5,6 +5,7 @@ restricted to the confident BED, and matched on upper-cased (CHROM, POS, REF, AL
 """
 from __future__ import annotations
 
+import bisect
 import os
 import tempfile
 from dataclasses import dataclass
@@ -38,18 +39,21 @@ class Score:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _read_bed(path: str) -> dict[str, list[tuple[int, int]]]:
+def _read_bed(path: str) -> dict[str, tuple[list[int], list[int]]]:
+    """BED intervals per contig as sorted (starts, ends); intervals assumed non-overlapping."""
     regions: dict[str, list[tuple[int, int]]] = {}
     with open(path) as fh:
         for line in fh:
             if line.strip() and not line.startswith(("#", "track", "browser")):
                 chrom, start, end = line.split()[:3]
                 regions.setdefault(chrom, []).append((int(start), int(end)))
-    return regions
+    return {c: ([s for s, _ in sorted(iv)], [e for _, e in sorted(iv)]) for c, iv in regions.items()}
 
 
 def _inside(regions, chrom: str, pos0: int) -> bool:
-    return any(s <= pos0 < e for s, e in regions.get(chrom, ()))
+    starts, ends = regions.get(chrom, ([], []))
+    i = bisect.bisect_right(starts, pos0) - 1
+    return i >= 0 and pos0 < ends[i]
 
 
 def normalized_keys(vcf: str, reference: str, min_qual: float | None,
