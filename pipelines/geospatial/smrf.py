@@ -57,12 +57,23 @@ def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
         return out
     donors = np.argwhere(~empty).astype(float)
     values = out[~empty]
-    want = min(4 * k, len(donors))
-    dist, idx = cKDTree(donors).query(np.argwhere(empty).astype(float), k=want)
-    dist, idx = dist.reshape(len(dist), want), idx.reshape(len(idx), want)
-    kth = dist[:, min(k, want) - 1 : min(k, want)]
-    use = dist <= kth + 1e-9
-    out[empty] = (values[idx] * use).sum(axis=1) / use.sum(axis=1)
+    targets = np.argwhere(empty).astype(float)
+    k = min(k, len(donors))
+    tree = cKDTree(donors)
+    filled = np.empty(len(targets))
+    rows = np.arange(len(targets))
+    for want in (2 * k, 8 * k, len(donors)):
+        want = min(want, len(donors))
+        dist, idx = tree.query(targets[rows], k=want)
+        dist, idx = dist.reshape(len(rows), want), idx.reshape(len(rows), want)
+        use = dist <= dist[:, k - 1 : k] + 1e-9
+        # A row whose every neighbour ties with the k-th may have more ties beyond: ask again.
+        done = ~use[:, -1] | (want == len(donors))
+        filled[rows[done]] = (values[idx[done]] * use[done]).sum(axis=1) / use[done].sum(axis=1)
+        rows = rows[~done]
+        if not len(rows):
+            break
+    out[empty] = filled
     return out
 
 
@@ -78,11 +89,14 @@ def _disk_rank(grid: np.ndarray, radius: int, erode: bool) -> np.ndarray:
     pick = np.minimum if erode else np.maximum
     rows = grid.shape[0]
     out = np.full_like(grid, pad)
+    lines: dict[int, np.ndarray] = {}
     for dy in range(-radius, radius + 1):
         if abs(dy) >= rows:
             continue
         half = int(np.floor(np.sqrt(radius * radius - dy * dy)))
-        line = filt(grid, 2 * half + 1, axis=1, mode="constant", cval=pad)
+        if half not in lines:
+            lines[half] = filt(grid, 2 * half + 1, axis=1, mode="constant", cval=pad)
+        line = lines[half]
         if dy >= 0:
             out[: rows - dy] = pick(out[: rows - dy], line[dy:])
         else:
