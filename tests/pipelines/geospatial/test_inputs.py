@@ -1,0 +1,150 @@
+"""Inputs that must work (LAS 1.2-1.4, formats 0-10, empty tiles) or fail clearly (one line, no output)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import laspy
+import numpy as np
+import pytest
+from pyproj import CRS
+
+from cloudbutton.core.errors import InputError
+from cloudbutton.pipelines.geospatial import classify, dem
+from cloudbutton.pipelines.geospatial.lasio import read_points, read_source
+from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
+
+from geospatial_helpers import read_dem
+
+
+def _write(path, pf: int, n: int = 40, crs: str | None = "EPSG:25831", cls: int = 2, version: str | None = None):
+    version = version or ("1.2" if pf <= 3 else "1.3" if pf <= 5 else "1.4")
+    header = laspy.LasHeader(point_format=pf, version=version)
+    header.scales, header.offsets = [0.01] * 3, [0.0] * 3
+    if crs:
+        header.add_crs(CRS.from_user_input(crs))
+    las = laspy.LasData(header)
+    rng = np.random.default_rng(pf)
+    las.x, las.y, las.z = rng.uniform(500, 520, n), rng.uniform(700, 720, n), rng.uniform(10, 11, n)
+    las.classification = np.full(n, cls, np.uint8)
+    withheld = np.zeros(n, bool)
+    withheld[::4] = True
+    las.withheld = withheld
+    las.write(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("pf", range(11))
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_every_point_format_reads_and_skips_withheld(tmp_path, pf, suffix):
+    path = _write(tmp_path / f"pf{pf}{suffix}", pf)
+    src = read_source(path)
+    assert src.point_format == pf and src.count == 40
+    assert CRS.from_wkt(src.crs_wkt).to_epsg() == 25831
+    pts = read_points(src, (0, 0, 1e4, 1e4), chunk=7)  # several chunks
+    assert len(pts.x) == 30  # every fourth point is withheld
+    np.testing.assert_array_equal(pts.index, [i for i in range(40) if i % 4])
+
+
+def test_missing_crs_needs_crs_option(tmp_path):
+    paths = write_tiles(make_survey(60, 40, density=1.0, seed=1), str(tmp_path / "in"), 1, 1, crs=None)
+    with pytest.raises(InputError, match="no CRS"):
+        dem(paths, str(tmp_path / "a.tif"), ground="class", quiet=True)
+    dem(paths, str(tmp_path / "b.tif"), ground="class", crs="EPSG:25831", quiet=True)
+    assert read_dem(tmp_path / "b.tif")[2].to_epsg() == 25831
+
+
+def test_mixed_crs_is_an_error_unless_overridden(tmp_path):
+    a = _write(tmp_path / "a.las", 1, crs="EPSG:25831")
+    b = _write(tmp_path / "b.las", 1, crs="EPSG:25830")
+    with pytest.raises(InputError, match="b.las: CRS differs"):
+        dem([a, b], str(tmp_path / "x.tif"), quiet=True)
+    with pytest.raises(InputError, match="not a valid CRS"):
+        dem([a, b], str(tmp_path / "x.tif"), crs="EPSG:nonsense", quiet=True)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_truncated_laz_fails_before_work(shared_data, tmp_path):
+    data = (shared_data / "geospatial" / "autzen_trim.laz").read_bytes()
+    bad = tmp_path / "cut.laz"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.laz: truncated"):
+        dem(str(bad), str(tmp_path / "x.tif"), quiet=True)
+
+
+def test_corrupt_laz_fails_with_one_line_and_no_output(shared_data, tmp_path):
+    data = bytearray((shared_data / "geospatial" / "autzen_trim.laz").read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 5000] = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.laz"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "x.tif"
+    with pytest.raises(InputError, match="bad.laz: corrupt or truncated point data"):
+        dem(str(bad), str(out), ground="class", workers=1, retries=0, quiet=True)
+    assert not out.exists()
+
+
+def test_not_a_las_file(tmp_path):
+    bad = tmp_path / "notes.las"
+    bad.write_text("hello\n" * 100)
+    with pytest.raises(InputError, match="notes.las: not a readable LAS/LAZ"):
+        dem(str(bad), str(tmp_path / "x.tif"), quiet=True)
+
+
+def test_missing_input_and_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        dem(str(tmp_path / "nope.laz"), str(tmp_path / "x.tif"), quiet=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .las or .laz"):
+        dem(str(tmp_path / "empty"), str(tmp_path / "x.tif"), quiet=True)
+
+
+def test_absurd_grid_fails_before_any_task(shared_data, tmp_path):
+    with pytest.raises(InputError, match="--resolution"):
+        dem(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "x.tif"), resolution=0.001,
+            quiet=True)
+    assert not (tmp_path / "kpi.json").exists()
+
+
+def test_file_without_points_gives_nodata(tmp_path):
+    path = _write(tmp_path / "empty.las", 3, n=0)
+    dem(path, str(tmp_path / "x.tif"), quiet=True)
+    assert np.isnan(read_dem(tmp_path / "x.tif")[0]).all()
+
+
+def test_tiles_without_ground_give_nodata_not_a_crash(tmp_path):
+    ground = _write(tmp_path / "ground.las", 1, cls=2)
+    roofs = _write(tmp_path / "roofs.las", 1, cls=6)
+    with laspy.open(roofs) as f:  # move the roof-only file 200 m east, away from the ground
+        las = f.read()
+    las.x = np.asarray(las.x) + 200
+    las.write(roofs)
+    dem([ground, roofs], str(tmp_path / "x.tif"), ground="class", tile_size=50, buffer=5, quiet=True)
+    z = read_dem(tmp_path / "x.tif")[0]
+    assert np.isfinite(z[:, :20]).any() and np.isnan(z[:, -50:]).all()
+
+
+def test_bad_options(tmp_path, sample_tiles):
+    with pytest.raises(InputError, match="--ground"):
+        dem(sample_tiles, str(tmp_path / "x.tif"), ground="magic", quiet=True)
+    with pytest.raises(InputError, match="--tile-size"):
+        dem(sample_tiles, str(tmp_path / "x.tif"), tile_size=-1, quiet=True)
+    with pytest.raises(InputError, match="must end in .las or .laz"):
+        classify(sample_tiles[0], str(tmp_path / "x.txt"), quiet=True)
+    with pytest.raises(InputError, match="SMRF"):
+        classify(sample_tiles[0], str(tmp_path / "x.las"), cell=0, quiet=True)
+
+
+def test_cli_reports_bad_input_in_one_line_with_exit_2(tmp_path):
+    bad = tmp_path / "broken.laz"
+    bad.write_bytes(b"LASF" + b"\0" * 50)
+    out = tmp_path / "dem.tif"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudbutton.core.cli", "geospatial", "dem", str(bad), "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("cloudbutton: error:")]
+    assert errors == [f"cloudbutton: error: {bad}: not a readable LAS/LAZ file (File is to small to be a valid LAS)"]
+    assert not out.exists()
