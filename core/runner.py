@@ -159,7 +159,7 @@ class _Run:
             if outcome.error is not None:
                 if outcome.input_error is not None:
                     raise outcome.input_error
-                raise TaskFailed(stage.name, index, len(outcome.attempts), outcome.error, outcome.traceback)
+                raise TaskFailed(stage.name, index, max(1, len(outcome.attempts)), outcome.error, outcome.traceback)
             results[index] = outcome.value
         self.emit("stage_end", stage=stage.name)
         return results

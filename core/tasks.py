@@ -74,6 +74,11 @@ class TaskOutcome:
     input_error: InputError | None = None  # a bad input is reported as such, not as a crash
 
 
+def crashed(exc: BaseException) -> TaskOutcome:
+    """The outcome of a task whose worker died (killed, out of memory) before reporting back."""
+    return TaskOutcome(None, [], f"worker lost: {type(exc).__name__}: {exc}")
+
+
 def bucket_of(key: Any, n: int) -> int:
     """Stable bucket of a shuffle key: ints modulo n, anything else by CRC32 of its repr."""
     if isinstance(key, (int,)) and not isinstance(key, bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
+from ..tasks import crashed
 from .base import ExecutorSettings
 
 #: Lithops storage backend -> URI scheme understood by :mod:`cloudbutton.core.storage`.
@@ -57,11 +58,14 @@ class LithopsExecutor:
         index = {id(f): i for i, f in enumerate(futures)}
         pending = list(futures)
         while pending:
-            done, pending = self.fexec.wait(pending, return_when=ANY_COMPLETED, throw_except=True,
+            done, pending = self.fexec.wait(pending, return_when=ANY_COMPLETED, throw_except=False,
                                             show_progressbar=False, wait_dur_sec=0.05)
             pending = list(pending)
             for future in done:
-                outcome = future.result()
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - the function died (timeout, memory) before returning
+                    outcome = crashed(exc)
                 if "worker_cold_start" in future.stats and outcome.attempts:
                     outcome.attempts[0]["cold_start"] = bool(future.stats["worker_cold_start"])
                 yield index[id(future)], outcome

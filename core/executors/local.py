@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import TaskTimeout
+from ..tasks import crashed
 from .base import ExecutorSettings
 
 
@@ -103,7 +104,11 @@ class ProcessesExecutor:
         limit = _batch_limit(self.timeout_s, len(items), self.workers)
         try:
             for future in cf.as_completed(futures, timeout=limit):
-                yield futures[future], future.result()
+                try:
+                    outcome = future.result()
+                except cf.process.BrokenProcessPool as exc:  # a worker was killed (e.g. out of memory)
+                    outcome = crashed(exc)
+                yield futures[future], outcome
         except cf.TimeoutError:
             raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
         finally:

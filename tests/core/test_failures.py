@@ -115,3 +115,16 @@ def test_cli_failure_is_one_line_with_nonzero_exit(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "--workers must be at least 1" in err[0]
     assert os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+
+
+def killed_worker(x: int) -> int:
+    if x == 1:
+        os.kill(os.getpid(), 9)
+    return x
+
+
+def test_a_killed_worker_fails_its_task_by_name(tmp_path: Path):
+    graph = Graph("crash")
+    graph.map("work", killed_worker, over=[0, 1])
+    with pytest.raises(TaskFailed, match="stage 'work' partition .*worker lost"):
+        run(graph, RunOptions(executor="processes", workers=1, quiet=True))
