@@ -13,8 +13,13 @@ PC_34_1 = "C42H82NO8P"  # PC(34:1); its +K ion is the spheroid's base peak 798.5
 
 @pytest.fixture(scope="session")
 def centroid_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A centroid cache shared by every run of the session (tests never touch the user's cache)."""
-    return str(tmp_path_factory.mktemp("centroid-cache"))
+    """A centroid cache shared by every run of the session (tests never touch the user's cache).
+
+    It is ``<tmp>/centroids``, so ``CLOUDBUTTON_CACHE=<tmp>`` points the notebook's default at it.
+    """
+    path = tmp_path_factory.mktemp("cache") / "centroids"
+    path.mkdir()
+    return str(path)
 
 
 @pytest.fixture(scope="session")
