@@ -47,7 +47,8 @@ def split_peaks(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], bounds: np.nda
     return out
 
 
-def _merge(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+def merge_chunks(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """One segment's peaks from every dataset task, in canonical (m/z, pixel, intensity) order."""
     mz = np.concatenate([c[0] for c in chunks])
     ints = np.concatenate([c[1] for c in chunks]).astype(np.float64)
     pix = np.concatenate([c[2] for c in chunks]).astype(np.int64)

@@ -70,7 +70,7 @@ def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, n
     first = mzs[:, 0]
     results = []
     for segment, chunks in bucket.items():
-        peaks = scoring._merge(chunks)
+        peaks = scoring.merge_chunks(chunks)
         ids = np.flatnonzero((first >= bounds[segment]) & (first < bounds[segment + 1]))
         results.append(scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], params))
     return results
