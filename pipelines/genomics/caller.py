@@ -186,11 +186,10 @@ def _call_indels(obs: Observations, ref: RefWindow, params: CallParams) -> list[
         alt_mask = np.isin(tmpl, np.fromiter(alt_t, dtype=np.int64))
         ref_reads = np.flatnonzero(spanning & ~alt_mask)
         alt_reads = np.flatnonzero(alt_mask)
-        ref_t = np.unique(tmpl[ref_reads])
-        alt_first = np.unique(tmpl[alt_reads], return_index=True)[1]
-        ref_first = np.unique(tmpl[ref_reads], return_index=True)[1]
-        alt_reads, ref_reads = alt_reads[alt_first], ref_reads[ref_first]
-        depth = ref_t.size + alt_reads.size
+        # one observation per read pair (overlapping mates are one molecule)
+        ref_reads = ref_reads[np.unique(tmpl[ref_reads], return_index=True)[1]]
+        alt_reads = alt_reads[np.unique(tmpl[alt_reads], return_index=True)[1]]
+        depth = ref_reads.size + alt_reads.size
         if alt_reads.size < params.indel_min_frac * depth:
             continue
         run = rpos - npos + ln
