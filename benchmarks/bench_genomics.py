@@ -73,6 +73,11 @@ def bench_dataset(name, bam, reference, truth, bed, region, work: Path, repeats:
     f1 = evaluate(anchor_vcf, truth, reference, bed)["ALL"].f1
     rows.append({"data": name, "tool": "bcftools mpileup+call -mv (1 process)", "wall": wall, "cpu": cpu,
                  "rss": rss, "graph_wall": None, "f1": f1, "anchor": wall})
+    plan_cmd = [sys.executable, "-m", "cloudbutton.core.cli", "genomics", "call", bam, "--reference", reference,
+                "--out", str(work / "plan.vcf.gz"), "--plan", *(["--region", region] if region else [])]
+    wall, cpu, rss = timed(plan_cmd, repeats)
+    rows.append({"data": name, "tool": "cloudbutton --plan only (start-up + planning, no calling)", "wall": wall,
+                 "cpu": cpu, "rss": rss, "graph_wall": None, "f1": float("nan"), "anchor": rows[0]["wall"]})
     for executor in EXECUTORS:
         out = work / executor / f"{name}.vcf.gz"
         cmd = [sys.executable, "-m", "cloudbutton.core.cli", "genomics", "call", bam, "--reference", reference,
@@ -105,17 +110,29 @@ def write_report(rows: list[dict], header: str, synthetic: str) -> None:
     for r in rows:
         graph = f"{r['graph_wall']:.2f}" if r["graph_wall"] is not None else "-"
         rss = f"{r['rss']:.0f}" + (f" (task {r['task_rss']:.0f})" if "task_rss" in r else "")
+        f1 = "-" if r["f1"] != r["f1"] else f"{r['f1']:.4f}"
         lines.append(f"| {r['data']} | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | {graph} | "
-                     f"{r['wall'] / r['anchor']:.2f}x "
-                     f"| {rss} | {r['f1']:.4f} |")
+                     f"{r['wall'] / r['anchor']:.2f}x | {rss} | {f1} |")
+    lines += ["", "## Against the target (<= 1.0x bcftools wall with 2 workers)", ""]
+    for r in rows:
+        if r["graph_wall"] is None:
+            continue
+        ratio, graph_ratio = r["wall"] / r["anchor"], r["graph_wall"] / r["anchor"]
+        lines.append(f"- {r['data']}, {r['tool']}: process {ratio:.2f}x ({'met' if ratio <= 1.0 else 'NOT met'}), "
+                     f"graph only {graph_ratio:.2f}x ({'met' if graph_ratio <= 1.0 else 'NOT met'}).")
+    lines += ["", "The `--plan only` row is the fixed cost of any CLI run before calling starts (interpreter start, "
+              "loading every registered pipeline plugin, planning from the index). Each run also renders the KPI "
+              "timeline PNG after the graph (about 1.6 s, profiled); both sit outside the graph wall."]
     (RESULTS / "genomics.md").write_text("\n".join(lines) + "\n")
     datasets = list(dict.fromkeys(r["data"] for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6))
     for ax, data in zip(axes if len(datasets) > 1 else [axes], datasets):
-        sub = [r for r in rows if r["data"] == data]
+        sub = [r for r in rows if r["data"] == data and "--plan" not in r["tool"]]
         labels = [r["tool"].split(" (")[0].replace("cloudbutton ", "").replace(" mpileup+call -mv", "")
                   for r in sub]
-        ax.bar(labels, [r["wall"] for r in sub], color=["grey"] + ["C0"] * (len(sub) - 1))
+        ax.bar(labels, [r["wall"] for r in sub], color=["grey"] + ["C0"] * (len(sub) - 1), label="process wall")
+        ax.bar(labels, [r["graph_wall"] or 0 for r in sub], color="C1", width=0.4, label="graph wall (kpi.json)")
+        ax.legend(fontsize=8)
         ax.axhline(sub[0]["wall"], color="grey", ls="--", lw=1)
         ax.set_title(data)
         ax.set_ylabel("wall time, s (2 workers)")

@@ -114,17 +114,31 @@ def test_skipped_read_classes_do_not_change_calls(tmp_path, tiny, baseline):
     assert _call(tmp_path, bam, tiny.reference) == baseline
 
 
-def test_multi_sample_bam_is_refused(tmp_path, tiny):
-    bam = str(tmp_path / "two.bam")
-    with pysam.AlignmentFile(tiny.bam) as src:
+def _with_read_groups(src_bam: str, bam: str, groups: list[dict]) -> str:
+    """Copy of ``src_bam`` whose reads alternate between ``groups``."""
+    with pysam.AlignmentFile(src_bam) as src:
         header = src.header.to_dict()
-        header["RG"] = [{"ID": "a", "SM": "alice"}, {"ID": "b", "SM": "bob"}]
+        header["RG"] = groups
         with pysam.AlignmentFile(bam, "wb", header=header) as dst:
-            for read in src:
-                dst.write(pysam.AlignedSegment.fromstring(read.to_string(), dst.header))
+            for i, read in enumerate(src):
+                seg = pysam.AlignedSegment.fromstring(read.to_string(), dst.header)
+                seg.set_tag("RG", groups[i % len(groups)]["ID"])
+                dst.write(seg)
     pysam.index(bam)
+    return bam
+
+
+def test_multi_sample_bam_is_refused(tmp_path, tiny):
+    bam = _with_read_groups(tiny.bam, str(tmp_path / "two.bam"),
+                            [{"ID": "a", "SM": "alice"}, {"ID": "b", "SM": "bob"}])
     with pytest.raises(InputError, match="2 samples"):
         _call(tmp_path, bam, tiny.reference)
+
+
+def test_several_read_groups_of_one_sample_are_called_together(tmp_path, tiny, baseline):
+    bam = _with_read_groups(tiny.bam, str(tmp_path / "lanes.bam"),
+                            [{"ID": "lane1", "SM": "sim"}, {"ID": "lane2", "SM": "sim"}])
+    assert _call(tmp_path, bam, tiny.reference) == baseline
 
 
 def test_cli_bad_input_is_one_line_exit_2_without_output(tmp_path, tiny, capsys):
