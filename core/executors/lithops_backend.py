@@ -71,7 +71,10 @@ class LithopsExecutor:
                 yield index[id(future)], outcome
 
     def shutdown(self) -> None:
-        self.fexec = None
+        """Stop Lithops' job monitor and invoker (they would keep polling after a failed run)."""
+        if self.fexec is not None:
+            self.fexec.__exit__(None, None, None)
+            self.fexec = None
 
     def scratch_uri(self, run_id: str) -> str:
         from lithops import Storage
