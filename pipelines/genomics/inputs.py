@@ -26,9 +26,9 @@ def open_alignments(path: str, reference: str) -> pysam.AlignmentFile:
         aln.close()
         try:
             pysam.index(path)
-        except pysam.SamtoolsError as exc:
-            raise InputError(path, "no index and cannot index it (is it coordinate-sorted and the folder "
-                                   f"writable?): {str(exc).strip().splitlines()[-1]}") from None
+        except pysam.SamtoolsError:
+            raise InputError(path, "has no index and could not be indexed: is it coordinate-sorted "
+                                   "(`samtools sort`) and in a writable folder?") from None
         aln = pysam.AlignmentFile(path, reference_filename=reference)
     return aln
 

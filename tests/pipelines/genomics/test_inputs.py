@@ -52,6 +52,16 @@ def test_bam_without_index_is_indexed(tmp_path, tiny, baseline):
     assert os.path.exists(bam + ".bai")
 
 
+def test_unsorted_bam_without_index_fails_clearly(tmp_path, tiny):
+    bam = str(tmp_path / "unsorted.bam")
+    with pysam.AlignmentFile(tiny.bam) as src, pysam.AlignmentFile(bam, "wb", template=src) as dst:
+        for read in reversed(list(src)):
+            dst.write(read)
+    with pytest.raises(InputError, match="could not be indexed") as err:
+        _call(tmp_path, bam, tiny.reference)
+    assert err.value.path == bam and "\n" not in str(err.value)
+
+
 def test_cram_with_reference(tmp_path, tiny, baseline):
     cram = str(tmp_path / "x.cram")
     pysam.view("-C", "-T", tiny.reference, "-o", cram, tiny.bam, catch_stdout=False)
