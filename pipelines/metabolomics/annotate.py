@@ -2,8 +2,8 @@
 
 Peaks are split into m/z segments (with margins so every isotope window of an
 ion assigned to a segment lies inside it); each segment is scored on its own.
-Peaks are put in a canonical order (m/z, pixel, intensity) before summing, so
-scores do not depend on how the dataset or the m/z axis was partitioned.
+Peaks are put in a canonical order (m/z, then spectrum order) before summing,
+so scores do not depend on how the dataset or the m/z axis was partitioned.
 """
 from __future__ import annotations
 
@@ -48,11 +48,16 @@ def split_peaks(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], bounds: np.nda
 
 
 def merge_chunks(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
-    """One segment's peaks from every dataset task, in canonical (m/z, pixel, intensity) order."""
+    """One segment's peaks from every dataset task, sorted by m/z.
+
+    Chunks arrive in dataset-partition order and partitions are contiguous
+    spectra ranges, so their concatenation is in spectrum order whatever the
+    partition count; a stable sort by m/z then gives one canonical order.
+    """
     mz = np.concatenate([c[0] for c in chunks])
     ints = np.concatenate([c[1] for c in chunks]).astype(np.float64)
     pix = np.concatenate([c[2] for c in chunks]).astype(np.int64)
-    order = np.lexsort((ints, pix, mz))
+    order = np.argsort(mz, kind="stable")
     return mz[order], ints[order], pix[order]
 
 
@@ -119,8 +124,8 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
         nnz = np.where(nnz >= params.min_px, nnz, 0).reshape(len(sel), k)
         ion, peak = img // k, img % k
         first = peak == 0
-        key0 = ion[first] * n_area + ipos[first]
-        val0 = val[first]
+        ion0, pos0, val0 = ion[first], ipos[first], val[first]
+        key0 = ion0 * n_area + pos0
         at = np.clip(np.searchsorted(key0, ion * n_area + ipos), 0, max(len(key0) - 1, 0))
         in0 = (key0[at] == ion * n_area + ipos) if len(key0) else np.zeros(len(ion), dtype=bool)
         n_img = len(sel) * k
@@ -131,11 +136,11 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
         complete = (nnz[:, 0] > 0) & (nnz[:, 1:] > 0).any(axis=1)
         spec = np.where(complete, metrics.spectral(totals, theo_ints[sel]), 0.0)
         spat = np.where(spec > 0, metrics.spatial(sums, squares, cross, nnz[:, 0], theo_ints[sel], n_area), 0.0)
-        bounds0 = np.searchsorted(ion[first], np.arange(len(sel) + 1))
+        bounds0 = np.searchsorted(ion0, np.arange(len(sel) + 1))
         for j in np.flatnonzero(spat > 0):
             a, b = bounds0[j], bounds0[j + 1]
             dense = np.zeros(height * width_px, dtype=np.float32)
-            dense[area[ipos[first][a:b]]] = val0[a:b]
+            dense[area[pos0[a:b]]] = val0[a:b]
             chaos = metrics.chaos(dense.reshape(height, width_px), params.n_levels)
             msm = chaos * spat[j] * spec[j]
             if msm <= 0:
@@ -144,7 +149,7 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
             err = (sp["mz_mean"][j, 0] - theo_mz[i, 0]) / theo_mz[i, 0] * 1e6
             rows.append((ion_ids[i], msm, chaos, spat[j], spec[j], err, nnz[j, 0]))
             if is_target[i]:
-                images_out.append((int(ion_ids[i]), ipos[first][a:b].astype(np.int32), val0[a:b].astype(np.float32)))
+                images_out.append((int(ion_ids[i]), pos0[a:b].astype(np.int32), val0[a:b].astype(np.float32)))
     cols = list(zip(*rows)) if rows else [[]] * 7
     names = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
     out: dict[str, np.ndarray | list] = {

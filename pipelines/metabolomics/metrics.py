@@ -12,7 +12,6 @@ _CROSS = ndimage.generate_binary_structure(2, 1)
 _SQUARE = np.ones((3, 3), dtype=bool)
 # stacked level sets: no connectivity between levels
 _CROSS_3D = np.stack([np.zeros((3, 3), bool), _CROSS, np.zeros((3, 3), bool)])
-_SQUARE_3D = np.stack([np.zeros((3, 3), bool), _SQUARE, np.zeros((3, 3), bool)])
 
 
 def spectral(totals: np.ndarray, theo_ints: np.ndarray) -> np.ndarray:
@@ -67,27 +66,24 @@ def chaos(image: np.ndarray, n_levels: int = 30) -> float:
     dilated with a 4-neighbour cross, eroded with a 3×3 square (outside pixels
     ignored), 4-connected components counted; chaos = 1 − mean(count)/#non-zero.
     A result ≈ 1 is set to 0, as METASPACE does.
+
+    Thresholding commutes with flat dilation and erosion, so the morphology is
+    done once on the grey image (max then min filter) instead of once per level.
     """
     img = np.asarray(image, dtype=np.float32)
     not_null = int(np.count_nonzero(img > 0))
     if not_null == 0:
         return 0.0
-    top = img.max()  # levels use the whole image's maximum, before cropping
-    # Level sets are nested and dilation/erosion are monotone: nothing survives at any level
-    # outside what survives at level 0, so crop to that (2 pixels of context are exact).
-    base = ndimage.binary_erosion(ndimage.binary_dilation(img > 0, structure=_CROSS), structure=_SQUARE,
-                                  border_value=1)
+    top = img.max()
+    closed = ndimage.minimum_filter(ndimage.maximum_filter(img, footprint=_CROSS, mode="nearest"),
+                                    footprint=_SQUARE, mode="nearest")  # "nearest": outside pixels ignored
+    base = closed > 0
     if not base.any():
         return 0.0  # every level is empty: chaos 1, which METASPACE maps to 0
     rows, cols = np.flatnonzero(base.any(axis=1)), np.flatnonzero(base.any(axis=0))
-    r0, c0 = max(rows[0] - 2, 0), max(cols[0] - 2, 0)
-    window = (slice(r0, rows[-1] + 3), slice(c0, cols[-1] + 3))
-    img, base = img[window], base[window]
+    closed = closed[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     levels = (top * np.arange(n_levels, dtype=np.float32)) / np.float32(n_levels - 1)
-    sets = img[None, :, :] > levels[:, None, None]
-    dilated = ndimage.binary_dilation(sets, structure=_CROSS_3D)
-    eroded = ndimage.binary_erosion(dilated, structure=_SQUARE_3D, border_value=1) & base[None]
-    labels, _ = ndimage.label(eroded, structure=_CROSS_3D)
+    labels, _ = ndimage.label(closed[None, :, :] > levels[:, None, None], structure=_CROSS_3D)
     last = np.maximum.accumulate(labels.reshape(n_levels, -1).max(axis=1))
     counts = np.diff(np.concatenate(([0], last)))
     value = 1.0 - counts.mean() / not_null
