@@ -19,6 +19,9 @@ from cloudbutton.core.errors import InputError
 from cloudbutton.core.storage import is_object_uri, local_path, open_input
 
 LAS_SUFFIXES = (".las", ".laz")
+#: Single-threaded LAZ codec: tasks are the unit of parallelism, and lazrs's
+#: parallel codec keeps a thread pool that deadlocks in forked workers.
+LAZ_BACKEND = laspy.LazBackend.Lazrs
 CHUNK_POINTS = 500_000
 
 
@@ -99,7 +102,7 @@ def _check_size(uri: str, path: str, header: laspy.LasHeader) -> None:
 def read_source(uri: str) -> LasSource:
     """Read one header (bounds, count, CRS) and check the file is complete."""
     try:
-        with open_input(uri) as path, laspy.open(path) as reader:
+        with open_input(uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
             header = reader.header
             _check_size(uri, path, header)
             try:
@@ -163,7 +166,7 @@ def read_points(
     parts: list[Points] = []
     start = 0
     try:
-        with open_input(source.uri) as path, laspy.open(path) as reader:
+        with open_input(source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
             for record in reader.chunk_iterator(chunk):
                 x, y = np.asarray(record.x), np.asarray(record.y)
                 keep = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)

@@ -50,7 +50,7 @@ def make_survey(width: float = 300.0, height: float = 200.0, density: float = 2.
     ground = surface(u + ORIGIN[0], v + ORIGIN[1]) + rng.normal(0, 0.03, n)
 
     roof = np.full(n, np.nan)
-    for _ in range(int(width * height / 4000)):
+    for _ in range(max(1, round(width * height / 4000))):
         cu, cv = rng.uniform(20, width - 20), rng.uniform(20, height - 20)
         hw, hh = rng.uniform(4, 15, 2)
         top = surface(cu + ORIGIN[0], cv + ORIGIN[1]) + rng.uniform(5, 15)
@@ -58,7 +58,7 @@ def make_survey(width: float = 300.0, height: float = 200.0, density: float = 2.
         roof[inside] = np.fmax(roof[inside], top)
 
     canopy = np.full(n, np.nan)
-    for _ in range(int(width * height / 600)):
+    for _ in range(max(1, round(width * height / 600))):
         cu, cv = rng.uniform(0, width), rng.uniform(0, height)
         radius, tall = rng.uniform(2, 6), rng.uniform(6, 20)
         d2 = (u - cu) ** 2 + (v - cv) ** 2

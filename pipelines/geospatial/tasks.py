@@ -13,7 +13,7 @@ import numpy as np
 from cloudbutton.core.storage import atomic_output, open_input
 
 from .grid import GridSpec, Tile
-from .lasio import CHUNK_POINTS, LasSource, Points, read_points
+from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, read_points
 from .raster import write_cog, write_hillshade_png
 from .smrf import SmrfParams, smrf_ground
 from .tin import tin_block
@@ -155,8 +155,8 @@ def classify_tile(tile: Tile, *, sources: list[LasSource], grid: GridSpec, smrf:
 def write_classes(items: list[np.ndarray], *, source: LasSource, out: str, compress: bool) -> dict:
     """Copy the input with classification 2 (ground) or 1 (other), points in their original order."""
     ground = np.unique(np.concatenate(items)) if items else np.zeros(0, np.int64)
-    with open_input(source.uri) as path, laspy.open(path) as reader, atomic_output(out) as tmp:
-        with laspy.open(tmp, mode="w", header=reader.header, do_compress=compress) as writer:
+    with open_input(source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader, atomic_output(out) as tmp:
+        with laspy.open(tmp, mode="w", header=reader.header, do_compress=compress, laz_backend=LAZ_BACKEND) as writer:
             start = 0
             for record in reader.chunk_iterator(CHUNK_POINTS):
                 n = len(record)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
+from pyproj import CRS
 from scipy import ndimage
 from scipy.interpolate import LinearNDInterpolator
 
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial.grid import GridSpec, plan_grid, plan_tiles
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
-from cloudbutton.pipelines.geospatial.raster import hillshade
+from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
 from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_disk, smrf_ground
 from cloudbutton.pipelines.geospatial.tin import tin_block
 
@@ -147,3 +149,20 @@ def test_hillshade_of_a_plane():
     cols = np.arange(20.0)[None, :].repeat(20, 0)
     # Rising eastwards faces west: lit by a north-west sun more than ground rising westwards.
     assert hillshade(cols, 1.0).mean() > hillshade(-cols, 1.0).mean()
+
+
+def test_cog_has_overviews_nodata_and_keeps_a_wkt_only_crs(tmp_path):
+    wkt = CRS.from_proj4("+proj=lcc +lat_1=43 +lat_2=45.5 +lat_0=41.75 +lon_0=-120.5 +x_0=400000 "
+                         "+y_0=0 +ellps=GRS80 +units=us-ft +no_defs").to_wkt()
+    g = GridSpec(x0=100.0, y1=900.0, res=1.0, width=700, height=600)
+    z = np.random.default_rng(0).normal(size=(600, 700)).astype(np.float32)
+    z[:10, :10] = np.nan
+    write_cog(str(tmp_path / "x.tif"), z, g, wkt)
+    with rasterio.open(tmp_path / "x.tif") as src:
+        assert src.overviews(1) == [2, 4]
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert CRS.from_wkt(src.crs.to_wkt()) == CRS.from_wkt(wkt)
+        assert src.crs.linear_units.lower().startswith("us survey foot")
+        back = src.read(1, masked=True)
+    assert back.mask[:10, :10].all() and not back.mask[10:, 10:].any()
+    np.testing.assert_array_equal(back.data[10:, 10:], z[10:, 10:])
