@@ -140,16 +140,13 @@ def _markdown(report: dict[str, Any]) -> str:
 
 
 def _plots(report: dict[str, Any], folder: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     table = report["table"]
     firsts = {}
     for run in report["runs"]:
         firsts.setdefault(run["executor"], run["kpi"])
-    fig = plt.figure(figsize=(12, 3 + 2.2 * len(firsts)))
+    fig = Figure(figsize=(12, 3 + 2.2 * len(firsts)))
     grid = fig.add_gridspec(len(firsts), 2, width_ratios=[1, 2])
     bars = fig.add_subplot(grid[:, 0])
     names = list(table)
@@ -163,8 +160,8 @@ def _plots(report: dict[str, Any], folder: str) -> None:
         plot_timeline(kpi, fig.add_subplot(grid[i, 1]))
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "bench.png"), dpi=90)
-    plt.close(fig)
-    fig, (wall, cost) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    wall, cost = fig.subplots(1, 2)
     ns = [r["n"] for r in report["projection"]]
     wall.plot(ns, [r["serverless_wall_s"] for r in report["projection"]], "o-", label="serverless (model)")
     wall.plot(ns, [r["spark_wall_s"] for r in report["projection"]], "s--", label="Spark cluster (model)")
@@ -180,7 +177,6 @@ def _plots(report: dict[str, Any], folder: str) -> None:
     fig.suptitle("Scale projection: a model, not a measurement")
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "projection.png"), dpi=90)
-    plt.close(fig)
 
 
 def run_bench(pipeline: Any, argv: Sequence[str], options: argparse.Namespace,

@@ -57,10 +57,14 @@ class Pipeline:
     sample: Callable[[str], list[str]] | None = None
 
 
-def discover_pipelines() -> dict[str, Pipeline]:
-    """Load every registered pipeline; one that fails to import is reported and skipped."""
+def discover_pipelines(only: str | None = None) -> dict[str, Pipeline]:
+    """Load the registered pipelines (just ``only`` when it names one, so a run imports one plugin);
+    one that fails to import is reported and skipped."""
+    entries = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    if any(entry.name == only for entry in entries):
+        entries = [entry for entry in entries if entry.name == only]
     found: dict[str, Pipeline] = {}
-    for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for entry in entries:
         try:
             found[entry.name] = entry.load()
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
@@ -194,7 +198,9 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cloudbutton`` console script."""
-    parser = build_parser(discover_pipelines())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wanted = argv[1] if argv[:1] == ["bench"] and len(argv) > 1 else (argv[0] if argv else None)
+    parser = build_parser(discover_pipelines(only=wanted))
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,

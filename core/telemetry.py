@@ -100,8 +100,9 @@ def cold_start() -> bool:
 
 
 def worker_id() -> str:
-    """host:pid:thread of the calling worker (one timeline row each)."""
+    """host:pid:thread-name of the calling worker (one timeline row each; executors name their
+    threads by slot, so a slot keeps its row from stage to stage)."""
     name = getattr(_thread_io, "worker", None)
     if name is None:
-        name = _thread_io.worker = f"{os.uname().nodename}:{os.getpid()}:{threading.get_ident()}"
+        name = _thread_io.worker = f"{os.uname().nodename}:{os.getpid()}:{threading.current_thread().name}"
     return name

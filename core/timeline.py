@@ -38,46 +38,46 @@ def chrome_trace(kpi: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot_timeline(kpi: dict[str, Any], ax: Any = None) -> Any:
-    """Draw the task timeline on ``ax`` (a new figure when None); returns the axes."""
+    """Draw the task timeline on ``ax`` (a new figure when None); returns the axes.
+
+    Uses matplotlib's object API only, so it never changes the caller's backend
+    (a notebook keeps its inline plots).
+    """
     import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(10, 1.5 + 0.35 * max(1, len(worker_rows(kpi["tasks"])))))
-    origin = kpi["run"]["started"]
     rows = worker_rows(kpi["tasks"])
+    if ax is None:
+        ax = Figure(figsize=(10, 1.5 + 0.35 * max(1, len(rows)))).add_subplot()
+    origin = kpi["run"]["started"]
     colours = matplotlib.colormaps["tab10"]
     names = [s["name"] for s in kpi["stages"]]
+    spans: dict[tuple[str, str, bool], list[tuple[float, float]]] = {}
     for task in kpi["tasks"]:
-        colour = colours(names.index(task["stage"]) % 10) if task["stage"] in names else "grey"
-        ax.barh(rows[task["worker"]], task["duration_s"], left=task["start_ts"] - origin, height=0.8,
-                color=colour, edgecolor="black" if task["status"] != "ok" else colour, linewidth=0.5)
-    for i, name in enumerate(names):
-        ax.barh([], [], color=colours(i % 10), label=name)
+        key = (task["worker"], task["stage"], task["status"] == "ok")
+        spans.setdefault(key, []).append((task["start_ts"] - origin, task["duration_s"]))
+    for (worker, stage, ok), bars in spans.items():
+        colour = colours(names.index(stage) % 10) if stage in names else "grey"
+        ax.broken_barh(bars, (rows[worker] - 0.4, 0.8), facecolors=colour,
+                       edgecolors=colour if ok else "black", hatch=None if ok else "//", linewidth=0.5)
+    handles = [Patch(color=colours(i % 10), label=name) for i, name in enumerate(names)]
     ax.set_yticks(range(len(rows)), [f"w{r}" for r in rows.values()])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("seconds since run start")
     ax.set_ylabel("worker")
     run = kpi["run"]
     ax.set_title(f"{run['graph']} on {run['executor']} ({run['workers']} workers): {run['wall_s']:.2f} s")
-    if names:
-        ax.legend(loc="upper right", fontsize="small", ncol=min(len(names), 5))
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize="small", ncol=min(len(handles), 5))
     return ax
 
 
 def write_timeline_png(kpi: dict[str, Any], path: str) -> None:
     """Save :func:`plot_timeline` as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     ax = plot_timeline(kpi)
     ax.figure.tight_layout()
     ax.figure.savefig(path, dpi=100, format="png")
-    plt.close(ax.figure)
 
 
 def write_chrome_trace(kpi: dict[str, Any], path: str) -> None:

@@ -56,8 +56,8 @@ class ThreadsExecutor:
                 except BaseException as exc:  # noqa: BLE001 - handed to the driver
                     results.put((nxt[0], None, exc))
 
-        for _ in range(min(self.workers, len(items))):
-            threading.Thread(target=work, name="cloudbutton-worker", daemon=True).start()
+        for slot in range(min(self.workers, len(items))):
+            threading.Thread(target=work, name=f"cloudbutton-worker-{slot}", daemon=True).start()
         limit = _batch_limit(self.timeout_s, len(items), self.workers)
         deadline = None if limit is None else time.monotonic() + limit
         try:
