@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pysam  # noqa: E402
 
+from cloudbutton.core.machine import describe  # noqa: E402
 from cloudbutton.pipelines.genomics.evaluate import evaluate  # noqa: E402
 from cloudbutton.pipelines.genomics.simulate import PRESETS, make_sample  # noqa: E402
 
@@ -53,16 +52,6 @@ def timed(cmd: list[str], repeats: int) -> tuple[float, float, float]:
             wall, user, system, rss_kb = (float(x) for x in fh.read().split()[-4:])
         runs.append((wall, user + system, rss_kb / 1024))
     return tuple(statistics.median(r[i] for r in runs) for i in range(3))
-
-
-def machine() -> str:
-    """One line describing this machine and load."""
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), {mem:.0f} GB RAM, "
-            f"Python {platform.python_version()}, pysam {pysam.__version__} (htslib/bcftools bundled); "
-            f"load average at start {os.getloadavg()[0]:.2f}")
 
 
 def bench_dataset(name, bam, reference, truth, bed, region, work: Path, repeats: int) -> list[dict]:
@@ -147,7 +136,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement on the NA12878 slice")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    header = machine()
+    header = describe(("cloudbutton", "pysam", "lithops", "pyspark", "numpy"))
     gen = ROOT / "data" / "samples" / "genomics" / "generated" / f"bench{args.synthetic_mb:g}mb"
     spec = replace(PRESETS["30x"], length=int(args.synthetic_mb * 1e6), seed=11)
     sim = make_sample(str(gen), spec) if not (gen / "sim.bam.bai").exists() else None

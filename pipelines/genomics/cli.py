@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import shlex
 import sys
 
@@ -41,9 +43,29 @@ def _build_call(args: argparse.Namespace) -> Job:
     return job
 
 
+def _fingerprint(out: str) -> str:
+    """SHA-256 of the VCF's records (the header, with its command line, left out)."""
+    digest = hashlib.sha256()
+    with gzip.open(out, "rb") as handle:
+        for line in handle:
+            if not line.startswith(b"#"):
+                digest.update(line)
+    return digest.hexdigest()
+
+
+def _sample(folder: str) -> list[str]:
+    """Generate the 30x sample (deterministic) in ``folder``; the arguments that call it."""
+    from .simulate import make_sample
+
+    sample = make_sample(folder)
+    return ["call", sample.bam, "--reference", sample.reference]
+
+
 pipeline = Pipeline(
     name="genomics",
     help="region-chunked variant calling: BAM/CRAM + reference -> VCF",
     commands={"call": Command(help="call SNPs and indels of one sample into a bgzip VCF",
-                              add_arguments=_add_call_arguments, build=_build_call)},
+                              add_arguments=_add_call_arguments, build=_build_call,
+                              fingerprint=_fingerprint, output_name="calls.vcf.gz")},
+    sample=_sample,
 )
