@@ -1,0 +1,214 @@
+"""Geospatial benchmark: ``geospatial dem`` vs ``gdal_grid -a linear`` and an untiled scipy TIN.
+
+Inputs: Topography.laz and the 12 Catalonia tiles (../shared/data/geospatial), and
+synthetic surveys of growing size (cloudbutton.pipelines.geospatial.synthetic,
+deterministic) to show that memory per task follows the tile size, not the input.
+Every measurement is a child process timed with /usr/bin/time (wall, CPU, peak RSS),
+with OPENBLAS_NUM_THREADS=1. gdal_grid gets the same ground points (classes 2 and 9,
+not withheld) through an OGR VRT over CSV, on the same grid; its time excludes
+the CSV export. Set-up installs Debian's gdal-bin when gdal_grid is missing.
+
+Run: ``python benchmarks/bench_geospatial.py [--sizes 300,600,900]``; writes
+``benchmarks/results/geospatial.md`` and ``geospatial.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import laspy
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cloudbutton.pipelines.geospatial.grid import plan_grid  # noqa: E402
+from cloudbutton.pipelines.geospatial.lasio import common_crs, expand_inputs, read_source  # noqa: E402
+from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CLOUDBUTTON_SHARED_DATA", ROOT.parent / "shared" / "data")) / "geospatial"
+RESULTS = ROOT / "benchmarks" / "results"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+PIPELINE = """
+import json, sys
+from cloudbutton.pipelines.geospatial import dem
+inputs, out, ground, executor, info = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+r = dem(inputs, out, ground=ground, executor=executor, workers=2, quiet=True)
+tasks = [t for t in r.kpi["tasks"] if t["stage"] == "tile" and t["status"] == "ok"]
+json.dump({**r.value, "graph_wall": r.kpi["run"]["wall_s"],
+           "task_rss_mb": max(t["peak_rss_bytes"] for t in tasks) / 2**20}, open(info, "w"))
+"""
+
+UNTILED = """
+import sys
+import laspy, numpy as np, rasterio
+from rasterio.transform import from_origin
+from scipy.interpolate import LinearNDInterpolator
+inputs, out, x0, y1, res, width, height, crs = sys.argv[1].split(","), sys.argv[2], *map(float, sys.argv[3:6]), \
+    int(sys.argv[6]), int(sys.argv[7]), open(sys.argv[8]).read()
+xs, ys, zs = [], [], []
+for path in inputs:
+    las = laspy.read(path)
+    keep = np.isin(np.asarray(las.classification), (2, 9)) & ~np.asarray(las.withheld, bool)
+    xs.append(np.asarray(las.x)[keep]); ys.append(np.asarray(las.y)[keep]); zs.append(np.asarray(las.z)[keep])
+x, y, z = np.concatenate(xs) - x0, np.concatenate(ys) - y1, np.concatenate(zs)
+cx, cy = np.meshgrid((np.arange(width) + 0.5) * res, -(np.arange(height) + 0.5) * res)
+dem = LinearNDInterpolator(np.column_stack([x, y]), z)(cx, cy).astype(np.float32)
+with rasterio.open(out, "w", driver="GTiff", width=width, height=height, count=1, dtype="float32", nodata=-9999,
+                   crs=crs, transform=from_origin(x0, y1, res, res), tiled=True) as dst:
+    dst.write(np.where(np.isfinite(dem), dem, -9999).astype(np.float32), 1)
+"""
+
+
+def ensure_gdal() -> str:
+    """The gdal_grid binary, installing Debian's gdal-bin first if needed."""
+    if shutil.which("gdal_grid") is None:
+        install = ["apt-get", "install", "-y", "gdal-bin"]
+        if subprocess.run(install, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("gdal_grid") or "gdal_grid"
+
+
+def timed(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` under /usr/bin/time: (wall s, CPU s, peak RSS MB of the largest process)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
+        subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", fh.name, *cmd], check=True, env=ENV,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall, user, system, rss_kb = (float(v) for v in fh.read().split()[-4:])
+    return wall, user + system, rss_kb / 1024
+
+
+def machine() -> str:
+    """One line describing this machine and its load."""
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), {mem:.0f} GB RAM, "
+            f"Python {platform.python_version()}, load average at start {os.getloadavg()[0]:.1f}")
+
+
+def bench(name: str, inputs: list[str], work: Path) -> list[dict]:
+    """gdal_grid, untiled scipy, and the pipeline (class and SMRF ground) on one data set."""
+    work.mkdir(parents=True, exist_ok=True)
+    sources = [read_source(p) for p in inputs]
+    extent = (min(s.bounds[0] for s in sources), min(s.bounds[1] for s in sources),
+              max(s.bounds[2] for s in sources), max(s.bounds[3] for s in sources))
+    grid = plan_grid(extent, 1.0)
+    crs_file = work / "crs.wkt"
+    crs_file.write_text(common_crs(sources))
+    n_points = sum(s.count for s in sources)
+    with open(work / "ground.csv", "w") as fh:
+        fh.write("x,y,z\n")
+        for path in inputs:
+            las = laspy.read(path)
+            keep = np.isin(np.asarray(las.classification), (2, 9)) & ~np.asarray(las.withheld, bool)
+            np.savetxt(fh, np.column_stack([las.x[keep], las.y[keep], las.z[keep]]), fmt="%.3f", delimiter=",")
+    (work / "ground.vrt").write_text(
+        f'<OGRVRTDataSource><OGRVRTLayer name="ground"><SrcDataSource>{work / "ground.csv"}</SrcDataSource>'
+        '<GeometryType>wkbPoint25D</GeometryType><GeometryField encoding="PointFromColumns" x="x" y="y" z="z"/>'
+        "</OGRVRTLayer></OGRVRTDataSource>")
+    x1, y0 = grid.x0 + grid.width * grid.res, grid.y1 - grid.height * grid.res
+    gdal = [ensure_gdal(), "-q", "-l", "ground", "-zfield", "z", "-a", "linear:radius=0:nodata=-9999",
+            "-txe", str(grid.x0), str(x1), "-tye", str(grid.y1), str(y0), "-outsize", str(grid.width),
+            str(grid.height), "-ot", "Float32", "-a_srs", str(crs_file), str(work / "ground.vrt"), str(work / "gdal.tif")]
+    rows = []
+    wall, cpu, rss = timed(gdal)
+    rows.append({"data": name, "tool": "gdal_grid -a linear (class ground, 1 core)", "wall": wall, "cpu": cpu,
+                 "rss": rss})
+    anchor = wall
+    wall, cpu, rss = timed([sys.executable, "-c", UNTILED, ",".join(inputs), str(work / "scipy.tif"), str(grid.x0),
+                            str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)])
+    rows.append({"data": name, "tool": "untiled scipy TIN (class ground, 1 core)", "wall": wall, "cpu": cpu,
+                 "rss": rss})
+    for ground, executor in (("class", "threads"), ("smrf", "threads"), ("smrf", "processes")):
+        info = work / f"{ground}-{executor}.json"
+        wall, cpu, rss = timed([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
+                                ground, executor, str(info)])
+        value = json.loads(info.read_text())
+        rows.append({"data": name, "tool": f"cloudbutton dem --ground {ground}, {executor} x2", "wall": wall,
+                     "cpu": cpu, "rss": rss, "task_rss": value["task_rss_mb"], "graph_wall": value["graph_wall"],
+                     "tiles": value["tiles"], "max_tile_points": value["max_tile_points"]})
+    for r in rows:
+        r.update(anchor=anchor, points=n_points, cells=grid.width * grid.height)
+    return rows
+
+
+def write_report(rows: list[dict], header: str) -> None:
+    """Markdown table + PNG under benchmarks/results/."""
+    lines = [
+        "# Geospatial benchmark: LiDAR -> DTM", "",
+        f"Machine: {header}. Measured by `python benchmarks/bench_geospatial.py` (one run per row; "
+        "the machine is shared, so treat walls as rough and compare within a data set).", "",
+        "Wall, CPU and RSS are /usr/bin/time of the whole child process (imports, reading, writing); "
+        "'graph' is the pipeline's own kpi.json wall; 'task RSS' is the largest peak RSS of a tile task "
+        "(on threads that is the whole process). Ratio = wall / gdal_grid wall in the same run. "
+        "gdal_grid and untiled scipy grid the existing ground classes; `--ground smrf` also classifies "
+        "ground itself (the full pipeline: read, SMRF, TIN, COG).", "",
+        "| data (points, cells) | tool | wall s | x gdal_grid | CPU s | peak RSS MB | graph s | task RSS MB | "
+        "tiles | max points/tile |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        opt = (lambda k, f: f.format(r[k]) if k in r else "")
+        lines.append(f"| {r['data']} ({r['points']:,}, {r['cells']:,}) | {r['tool']} | {r['wall']:.2f} | "
+                     f"{r['wall'] / r['anchor']:.2f} | {r['cpu']:.2f} | {r['rss']:.0f} | {opt('graph_wall', '{:.2f}')} | "
+                     f"{opt('task_rss', '{:.0f}')} | {opt('tiles', '{}')} | {opt('max_tile_points', '{:,}')} |")
+    (RESULTS / "geospatial.md").write_text("\n".join(lines) + "\n")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    tools = list(dict.fromkeys(r["tool"] for r in rows))
+    width = 0.8 / len(tools)
+    for i, tool in enumerate(tools):
+        walls = [next((r["wall"] for r in rows if r["data"] == d and r["tool"] == tool), 0) for d in datasets]
+        ax1.bar(np.arange(len(datasets)) + i * width, walls, width, label=tool)
+    ax1.set_xticks(np.arange(len(datasets)) + 0.4 - width / 2, datasets, rotation=15, fontsize=8)
+    ax1.set_ylabel("wall s")
+    ax1.set_title("Wall time per data set")
+    ax1.legend(fontsize=7)
+    synth = [r for r in rows if r["data"].startswith("synthetic")]
+    for tool, key, style in (("untiled scipy TIN (class ground, 1 core)", "rss", "o-"),
+                             ("gdal_grid -a linear (class ground, 1 core)", "rss", "s-"),
+                             ("cloudbutton dem --ground smrf, processes x2", "task_rss", "^-")):
+        pts = [(r["points"], r[key]) for r in synth if r["tool"] == tool]
+        if pts:
+            ax2.plot(*zip(*pts), style, label=f"{tool} ({'per task' if key == 'task_rss' else 'process'})")
+    ax2.set_xlabel("input points")
+    ax2.set_ylabel("peak RSS MB")
+    ax2.set_title("Memory vs input size (synthetic, 250 m tiles)")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "geospatial.png", dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300,600,900", help="synthetic survey sides in metres")
+    args = parser.parse_args()
+    header = machine()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-geo-") as tmp:
+        work = Path(tmp)
+        rows += bench("Topography", [str(SHARED / "Topography.laz")], work / "topo")
+        rows += bench("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")]), work / "cat")
+        for side in (float(s) for s in args.sizes.split(",")):
+            paths = write_tiles(make_survey(side, side, seed=1), str(work / f"syn{side:.0f}"), 2, 2)
+            rows += bench(f"synthetic {side:.0f} m", paths, work / f"syn{side:.0f}-run")
+            print(f"synthetic {side:.0f} m done", file=sys.stderr)
+    write_report(rows, header)
+    print((RESULTS / "geospatial.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
