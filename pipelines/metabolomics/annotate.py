@@ -26,7 +26,6 @@ class ScoringParams:
     n_levels: int
     min_px: int
     shape: tuple[int, int]
-    sample_area: np.ndarray  # sorted pixel indices with a spectrum
 
 
 def segment_bounds(approx_mz: np.ndarray, n: int) -> np.ndarray:
@@ -82,10 +81,11 @@ def _sparse_images(lo: np.ndarray, hi: np.ndarray, ints: np.ndarray, pos: np.nda
 
 
 def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.ndarray,
-                  theo_mz: np.ndarray, theo_ints: np.ndarray, is_target: np.ndarray,
+                  theo_mz: np.ndarray, theo_ints: np.ndarray, is_target: np.ndarray, area: np.ndarray,
                   params: ScoringParams) -> dict[str, np.ndarray | list]:
     """Score every ion of a segment; keep those with MSM > 0.
 
+    ``area`` holds the sorted pixel indices that have a spectrum (the sample area).
     Images stay sparse (cost grows with their non-zero pixels, not the image
     size); chaos builds one dense image per ion that passed spectral and spatial.
     Memory: the segment's peaks plus one batch of ``IMAGE_BATCH_VALUES`` image values.
@@ -97,7 +97,6 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
     ``(ion, area positions, float32 values)`` of the first isotope image.
     """
     mz, ints, pix = peaks
-    area = params.sample_area
     pos = np.searchsorted(area, pix)
     n_area, k = len(area), theo_mz.shape[1]
     half = theo_mz * params.ppm * 1e-6

@@ -19,6 +19,7 @@ import numpy as np
 
 from cloudbutton.core import storage
 
+from .ions import IonTable
 from .isotopes import IsotopeModel, ion_centroids
 
 N_SHARDS = 64
@@ -41,10 +42,6 @@ class CentroidTask:
     """A centroid-stage partition: the ions of some cache shards."""
 
     shards: tuple[int, ...]
-    ion_ids: np.ndarray
-    formulas: np.ndarray
-    modifiers: np.ndarray
-    shard: np.ndarray  # shard of each ion
 
 
 def _load_shard(uri: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -72,32 +69,36 @@ def _save_shard(uri: str, entries: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     os.replace(tmp, path)  # readers see the old or the new shard, never half of one
 
 
-def compute_centroids(task: CentroidTask, *, model: IsotopeModel, cache: str | None
+def compute_centroids(task: CentroidTask, *, ions: IonTable, model: IsotopeModel, cache: str | None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centroids of the task's ions: ``(ion_ids, mzs (n, n_peaks), ints (n, n_peaks))``.
+    """Centroids of the ions in the task's shards: ``(ion_ids, mzs (n, n_peaks), ints (n, n_peaks))``.
 
     Reads and updates the cache shards the task owns.  Memory: its ions' centroids
     plus one batch of ``BATCH_IONS`` envelopes.
     """
-    n_peaks = model.n_peaks
-    mzs = np.zeros((len(task.ion_ids), n_peaks))
-    ints = np.zeros((len(task.ion_ids), n_peaks))
-    names = np.char.add(task.formulas.astype(str), task.modifiers.astype(str))
-    for shard in task.shards:
-        rows = np.flatnonzero(task.shard == shard)
-        uri = f"{cache.rstrip('/')}/{model.key()}/shard-{shard:03d}.npz" if cache else None
+    formula_shard = np.array([shard_of(f) for f in ions.formula_names])
+    ion_ids = np.flatnonzero(np.isin(formula_shard[ions.formula_idx], task.shards))
+    formulas = ions.formula_names[ions.formula_idx[ion_ids]]
+    modifiers = ions.modifier_names[ions.modifier_idx[ion_ids]]
+    shard = formula_shard[ions.formula_idx[ion_ids]]
+    names = np.char.add(formulas, modifiers)
+    mzs = np.zeros((len(ion_ids), model.n_peaks))
+    ints = np.zeros((len(ion_ids), model.n_peaks))
+    for this_shard in task.shards:
+        rows = np.flatnonzero(shard == this_shard)
+        uri = f"{cache.rstrip('/')}/{model.key()}/shard-{this_shard:03d}.npz" if cache else None
         known = _load_shard(uri) if uri else {}
         missing = [r for r in rows if names[r] not in known]
         for start in range(0, len(missing), BATCH_IONS):
             batch = missing[start:start + BATCH_IONS]
-            b_mz, b_int = ion_centroids(list(task.formulas[batch]), list(task.modifiers[batch]), model)
+            b_mz, b_int = ion_centroids(list(formulas[batch]), list(modifiers[batch]), model)
             for r, m, i in zip(batch, b_mz, b_int):
                 known[str(names[r])] = (m, i)
         for r in rows:
             mzs[r], ints[r] = known[str(names[r])]
         if uri and missing:
             _save_shard(uri, known)
-    return task.ion_ids, mzs, ints
+    return ion_ids, mzs, ints
 
 
 def centroid_table(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_ions: int

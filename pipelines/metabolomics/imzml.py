@@ -59,10 +59,18 @@ class DatasetMeta:
 
 @dataclass(frozen=True)
 class SpectraRange:
-    """Spectra ``[start, stop)`` of a dataset: a partition of the dataset stage."""
+    """Spectra ``[start, stop)`` of a dataset, with just their layout: a dataset-stage partition."""
 
     start: int
     stop: int
+    ibd: str
+    mz_dtype: str
+    int_dtype: str
+    pixels: np.ndarray
+    mz_offsets: np.ndarray
+    mz_lengths: np.ndarray
+    int_offsets: np.ndarray
+    int_lengths: np.ndarray
 
 
 def _ibd_path(imzml: str) -> str:
@@ -146,7 +154,9 @@ def spectra_ranges(meta: DatasetMeta, n: int) -> list[SpectraRange]:
     n = max(1, min(n, n_spectra))
     cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n) / n, side="left")
     bounds = np.unique(np.concatenate(([0], np.clip(cuts, 1, n_spectra - 1) if n > 1 else [], [n_spectra])))
-    return [SpectraRange(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [SpectraRange(int(a), int(b), meta.ibd, meta.mz_dtype, meta.int_dtype, meta.pixels[a:b],
+                         meta.mz_offsets[a:b], meta.mz_lengths[a:b], meta.int_offsets[a:b], meta.int_lengths[a:b])
+            for a, b in zip(bounds[:-1].astype(int), bounds[1:].astype(int))]
 
 
 def _coalesced(extents: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -159,33 +169,31 @@ def _coalesced(extents: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
-def read_peaks(meta: DatasetMeta, part: SpectraRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_peaks(part: SpectraRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All peaks of the spectra in ``part``: (m/z f8, intensity f8, pixel i8).
 
     Reads only those spectra's byte ranges (neighbouring arrays coalesced into
     one request).  Zero, negative and non-finite intensities are dropped.
     """
-    idx = np.arange(part.start, part.stop)
-    mz_size, int_size = np.dtype(meta.mz_dtype).itemsize, np.dtype(meta.int_dtype).itemsize
-    extents = [(int(o), int(o + n * mz_size)) for o, n in zip(meta.mz_offsets[idx], meta.mz_lengths[idx])]
-    extents += [(int(o), int(o + n * int_size)) for o, n in zip(meta.int_offsets[idx], meta.int_lengths[idx])]
-    blocks = [(a, storage.read_range(meta.ibd, a, b)) for a, b in _coalesced(extents)]
+    mz_size, int_size = np.dtype(part.mz_dtype).itemsize, np.dtype(part.int_dtype).itemsize
+    extents = [(int(o), int(o + n * mz_size)) for o, n in zip(part.mz_offsets, part.mz_lengths)]
+    extents += [(int(o), int(o + n * int_size)) for o, n in zip(part.int_offsets, part.int_lengths)]
+    blocks = [(a, storage.read_range(part.ibd, a, b)) for a, b in _coalesced(extents)]
     starts = [a for a, _ in blocks]
 
     def array(offset: int, count: int, dtype: str) -> np.ndarray:
         block_start, data = blocks[int(np.searchsorted(starts, offset, side="right")) - 1]
-        lo = offset - block_start
-        return np.frombuffer(data, dtype=dtype, count=count, offset=lo)
+        return np.frombuffer(data, dtype=dtype, count=count, offset=offset - block_start)
 
     mzs, ints, pix = [], [], []
-    for i in idx:
-        n = int(meta.mz_lengths[i])
-        mz = array(int(meta.mz_offsets[i]), n, meta.mz_dtype).astype(np.float64)
-        it = array(int(meta.int_offsets[i]), n, meta.int_dtype).astype(np.float64)
+    for i in range(len(part.pixels)):
+        n = int(part.mz_lengths[i])
+        mz = array(int(part.mz_offsets[i]), n, part.mz_dtype).astype(np.float64)
+        it = array(int(part.int_offsets[i]), n, part.int_dtype).astype(np.float64)
         keep = np.isfinite(it) & (it > 0) & np.isfinite(mz)
         mzs.append(mz[keep])
         ints.append(it[keep])
-        pix.append(np.full(int(keep.sum()), meta.pixels[i], dtype=np.int64))
+        pix.append(np.full(int(keep.sum()), part.pixels[i], dtype=np.int64))
     if not mzs:
         return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
     return np.concatenate(mzs), np.concatenate(ints), np.concatenate(pix)

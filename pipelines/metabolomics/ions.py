@@ -26,34 +26,52 @@ DECOY_SEED = 42
 class IonTable:
     """Every ion to score, with the target/decoy bookkeeping the FDR needs.
 
+    Compact (indices into sorted name lists, ~10 B per ion) because every
+    remote task that needs it loads it.
+
     Attributes
     ----------
-    formulas, modifiers : numpy str arrays
-        Ion ``i`` is ``formulas[i] + modifiers[i]``; ions are unique and sorted.
+    formula_names, modifier_names : numpy str arrays
+        Sorted unique formulas and modifiers.
+    formula_idx, modifier_idx : int32 arrays
+        Ion ``i`` is ``formula_names[formula_idx[i]] + modifier_names[modifier_idx[i]]``;
+        ions are unique and sorted by (formula, modifier).
     is_target : numpy bool array
     target_modifiers : tuple of str
         The target modifiers (neutral loss + adduct), one FDR ranking group each.
     targets : dict
-        ``target_modifier -> int array`` of target ion ids, one per database formula
+        ``target_modifier -> int32 array`` of target ion ids, one per database formula
         (-1 when the ion cannot exist, e.g. a loss of an absent element).
     decoys : dict
-        ``target_modifier -> (n_formulas, n_decoys) int array`` of decoy ion ids;
+        ``target_modifier -> (n_formulas, n_decoys) int32 array`` of decoy ion ids;
         column ``j`` is the ``j``-th ranking (v1) or part of the single ranking (v3).
     """
 
-    formulas: np.ndarray
-    modifiers: np.ndarray
+    formula_names: np.ndarray
+    modifier_names: np.ndarray
+    formula_idx: np.ndarray
+    modifier_idx: np.ndarray
     is_target: np.ndarray
     target_modifiers: tuple[str, ...]
     targets: dict[str, np.ndarray]
     decoys: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.formulas)
+        return len(self.formula_idx)
+
+    @property
+    def formulas(self) -> np.ndarray:
+        """Formula of every ion."""
+        return self.formula_names[self.formula_idx]
+
+    @property
+    def modifiers(self) -> np.ndarray:
+        """Modifier (neutral loss + adduct) of every ion."""
+        return self.modifier_names[self.modifier_idx]
 
     def name(self, i: int) -> str:
         """Ion name, e.g. ``C6H12O6+H``."""
-        return f"{self.formulas[i]}{self.modifiers[i]}"
+        return f"{self.formula_names[self.formula_idx[i]]}{self.modifier_names[self.modifier_idx[i]]}"
 
 
 def _exists(formula: str, modifier: str) -> bool:
@@ -101,17 +119,22 @@ def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losse
                     ions.setdefault((formula, dm), False)
     keys = sorted(ions)
     index = {key: i for i, key in enumerate(keys)}
-    targets = {tm: np.full(len(formulas), -1, dtype=np.int64) for tm in target_mods}
-    decoys = {tm: np.full((len(formulas), n_decoys), -1, dtype=np.int64) for tm in target_mods}
+    targets = {tm: np.full(len(formulas), -1, dtype=np.int32) for tm in target_mods}
+    decoys = {tm: np.full((len(formulas), n_decoys), -1, dtype=np.int32) for tm in target_mods}
     row = {f: i for i, f in enumerate(formulas)}
     for formula, tm, dms in pairs:
         r = row[formula]
         targets[tm][r] = index.get((formula, tm), -1)
         if targets[tm][r] >= 0:
             decoys[tm][r] = [index.get((formula, dm), -1) for dm in dms]
+    formula_names = np.array(sorted({k[0] for k in keys}))
+    modifier_names = np.array(sorted({k[1] for k in keys}))
+    f_index = {f: i for i, f in enumerate(formula_names)}
+    m_index = {m: i for i, m in enumerate(modifier_names)}
     return IonTable(
-        formulas=np.array([k[0] for k in keys]),
-        modifiers=np.array([k[1] for k in keys]),
+        formula_names=formula_names, modifier_names=modifier_names,
+        formula_idx=np.array([f_index[k[0]] for k in keys], dtype=np.int32),
+        modifier_idx=np.array([m_index[k[1]] for k in keys], dtype=np.int32),
         is_target=np.array([ions[k] for k in keys], dtype=bool),
         target_modifiers=target_mods,
         targets=targets,

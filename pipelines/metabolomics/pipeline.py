@@ -2,6 +2,8 @@
 
 Stages (each bounded in memory):
 
+0. ``setup`` (one task): the ion table (targets + seeded decoys) and the
+   sample area, shared by reference.  Bound: ~10 B per ion.
 1. ``centroids`` (map over cache shards): isotope centroids of targets and
    decoys, cached across runs.  Bound: a shard group's centroids.
 2. ``centroid_table`` (reduce): one (ions × n_peaks) table.  Bound: 16 B per peak.
@@ -24,11 +26,11 @@ import numpy as np
 from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_job, storage
 
 from . import annotate as scoring
-from .centroids import CentroidTask, N_SHARDS, centroid_table, compute_centroids, default_cache_dir, shard_of
+from .centroids import N_SHARDS, CentroidTask, centroid_table, compute_centroids, default_cache_dir
 from .export import write_outputs
 from .fdr import target_fdr
 from .formulas import load_database, monoisotopic_mass, parse_modifiers
-from .imzml import DatasetMeta, SpectraRange, read_metadata, read_peaks, spectra_ranges
+from .imzml import SpectraRange, read_metadata, read_peaks, spectra_ranges
 from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
 from .isotopes import ELECTRON_MASS, IsotopeModel
 
@@ -58,21 +60,52 @@ class Settings:
     segments: int | None = None  # None: one per 20 000 ions, at least 2
 
 
-def read_spectra(part: SpectraRange, *, meta: DatasetMeta, bounds: np.ndarray) -> list[tuple[int, Any]]:
+@dataclass(frozen=True)
+class Setup:
+    """What every later stage shares: the ion table and the sample-area pixels (built by a task)."""
+
+    ions: IonTable
+    sample_area: np.ndarray
+
+
+def ion_table(dbs: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...], n_decoys: int,
+              fdr_mode: str) -> IonTable:
+    """Targets and decoys of the merged databases."""
+    formulas = sorted({f for path in dbs for f in load_database(path)})
+    return build_ion_table(formulas, adducts, neutral_losses, n_decoys, fdr_mode)
+
+
+def prepare(_: int, *, imzml: str, dbs: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...],
+            n_decoys: int, fdr_mode: str) -> Setup:
+    """Setup task: build the shared tables once, so they travel by reference, not in task parameters."""
+    return Setup(ion_table(dbs, adducts, neutral_losses, n_decoys, fdr_mode), read_metadata(imzml).sample_area)
+
+
+def centroids_task(task: CentroidTask, *, setup: list[Setup], model: IsotopeModel, cache: str | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid task: the centroids of the ions in the task's cache shards."""
+    return compute_centroids(task, ions=setup[0].ions, model=model, cache=cache)
+
+
+def read_spectra(part: SpectraRange, *, bounds: np.ndarray) -> list[tuple[int, Any]]:
     """Dataset task: peaks of one spectra range, keyed by m/z segment."""
-    return scoring.split_peaks(read_peaks(meta, part), bounds)
+    return scoring.split_peaks(read_peaks(part), bounds)
 
 
-def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, np.ndarray],
-                 bounds: np.ndarray, is_target: np.ndarray, params: scoring.ScoringParams) -> list[dict]:
+def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, np.ndarray], setup: list[Setup],
+                 bounds: np.ndarray, params: scoring.ScoringParams) -> list[dict]:
     """Annotate task: score the ions whose first centroid falls in each segment of the bucket."""
     mzs, ints = centroids
-    first = mzs[:, 0]
+    first, last = mzs[:, 0], mzs.max(axis=1)
+    is_target = setup[0].ions.is_target
     results = []
     for segment, chunks in bucket.items():
         peaks = scoring.merge_chunks(chunks)
         ids = np.flatnonzero((first >= bounds[segment]) & (first < bounds[segment + 1]))
-        results.append(scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], params))
+        if len(ids) and last[ids].max() * (1 + params.ppm * 1e-6) >= bounds[segment + 1] + scoring.HIGH_MARGIN_DA:
+            raise ValueError(f"an isotope pattern spans more than {scoring.HIGH_MARGIN_DA} Da")
+        results.append(scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], setup[0].sample_area,
+                                             params))
     return results
 
 
@@ -85,8 +118,9 @@ class FdrResult:
     images: dict[int, tuple[np.ndarray, np.ndarray]]  # ion id -> (area positions, values), FDR <= 10 %
 
 
-def compute_fdr(parts: list[list[dict]], *, ions: IonTable, mode: str) -> FdrResult:
+def compute_fdr(parts: list[list[dict]], *, setup: list[Setup], mode: str) -> FdrResult:
     """FDR stage: merge the segments' scores and rank targets against decoys per modifier."""
+    ions = setup[0].ions
     segs = [seg for part in parts for seg in part]
     keys = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
     merged = {k: np.concatenate([s[k] for s in segs]) if segs else np.zeros(0) for k in keys}
@@ -104,19 +138,19 @@ def compute_fdr(parts: list[list[dict]], *, ions: IonTable, mode: str) -> FdrRes
     return FdrResult(metrics=merged, fdr=fdr, images=images)
 
 
-def export_results(parts: list[FdrResult], *, out: str, ions: IonTable, meta_shape: tuple[int, int],
-                   sample_area: np.ndarray, centroids: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup],
+                   centroids: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
     """Export stage: write the output folder atomically; return a summary."""
-    return write_outputs(parts[0], out=out, ions=ions, shape=meta_shape, sample_area=sample_area,
+    return write_outputs(parts[0], out=out, ions=setup[0].ions, shape=shape, sample_area=setup[0].sample_area,
                          centroid_mz=centroids[0][:, 0])
 
 
 def _approx_mz(ions: IonTable, charge: int) -> np.ndarray:
-    """Monoisotopic m/z of every ion, for choosing segment bounds (cached per formula/modifier)."""
-    f_mass = {f: monoisotopic_mass(f) for f in np.unique(ions.formulas)}
-    m_mass = {m: sum(sign * sum(monoisotopic_mass(el) * n for el, n in c.items()) for sign, c in parse_modifiers(m))
-              for m in np.unique(ions.modifiers)}
-    mass = np.array([f_mass[f] for f in ions.formulas]) + np.array([m_mass[m] for m in ions.modifiers])
+    """Monoisotopic m/z of every ion, for choosing segment bounds."""
+    f_mass = np.array([monoisotopic_mass(f) for f in ions.formula_names])
+    m_mass = np.array([sum(sign * sum(monoisotopic_mass(el) * n for el, n in c.items()) for sign, c in parse_modifiers(m))
+                       for m in ions.modifier_names])
+    mass = f_mass[ions.formula_idx] + m_mass[ions.modifier_idx]
     return (mass - charge * ELECTRON_MASS) / abs(charge)
 
 
@@ -140,40 +174,35 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
             raise InputError("--adducts/--neutral-losses", str(exc)) from None
     if settings.ppm <= 0 or settings.n_peaks < 2 or not 1 <= settings.n_levels <= 32:
         raise InputError("settings", "need ppm > 0, n_peaks >= 2 and 1 <= n_levels <= 32")
-    formulas = sorted({f for path in ([db] if isinstance(db, str) else db) for f in load_database(path)})
+    dbs = [str(db)] if isinstance(db, (str, os.PathLike)) else [str(d) for d in db]
+    ion_args = {"adducts": adducts, "neutral_losses": tuple(settings.neutral_losses),
+                "n_decoys": settings.n_decoys, "fdr_mode": settings.fdr_mode}
     try:
         model = IsotopeModel(settings.instrument, settings.resolving_power, settings.resolving_power_mz,
                              settings.n_peaks, 1 if polarity == "positive" else -1, settings.peak_model)
-        ions = build_ion_table(formulas, adducts, tuple(settings.neutral_losses), settings.n_decoys,
-                               settings.fdr_mode)
+        ions = ion_table(dbs, **ion_args)
     except ValueError as exc:
         raise InputError("settings", str(exc)) from None
 
     cache = default_cache_dir() if settings.centroid_cache == "default" else settings.centroid_cache
-    shard = np.array([shard_of(f) for f in ions.formulas])
     n_tasks = min(N_SHARDS, max(2, len(ions) // 20_000))
-    tasks = []
-    for t in range(n_tasks):
-        shards = tuple(range(t, N_SHARDS, n_tasks))
-        rows = np.flatnonzero(np.isin(shard, shards))
-        tasks.append(CentroidTask(shards, rows, ions.formulas[rows], ions.modifiers[rows], shard[rows]))
-
-    ibd_size = storage.size(meta.ibd)
-    n_parts = settings.dataset_partitions or max(2, -(-ibd_size // DATASET_BYTES_PER_TASK))
+    tasks = [CentroidTask(tuple(range(t, N_SHARDS, n_tasks))) for t in range(n_tasks)]
+    n_parts = settings.dataset_partitions or max(2, -(-storage.size(meta.ibd) // DATASET_BYTES_PER_TASK))
     n_segments = settings.segments or max(2, -(-len(ions) // IONS_PER_SEGMENT))
     bounds = scoring.segment_bounds(_approx_mz(ions, model.charge), n_segments)
-    params = scoring.ScoringParams(settings.ppm, settings.n_levels, settings.min_px, meta.shape, meta.sample_area)
+    params = scoring.ScoringParams(settings.ppm, settings.n_levels, settings.min_px, meta.shape)
 
     graph = Graph("metabolomics.annotate")
-    graph.map("centroids", compute_centroids, over=tasks, params={"model": model, "cache": cache})
+    graph.map("setup", prepare, over=[0], params={"imzml": str(imzml), "dbs": dbs, **ion_args})
+    graph.map("centroids", centroids_task, over=tasks, side={"setup": "setup"}, params={"model": model, "cache": cache})
     graph.reduce("centroid_table", centroid_table, over="centroids", params={"n_ions": len(ions)})
-    graph.map("dataset", read_spectra, over=spectra_ranges(meta, n_parts), params={"meta": meta, "bounds": bounds})
+    graph.map("dataset", read_spectra, over=spectra_ranges(meta, n_parts), params={"bounds": bounds})
     graph.shuffle("by_segment", over="dataset", partitions=n_segments)
-    graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table"},
-              params={"bounds": bounds, "is_target": ions.is_target, "params": params})
-    graph.reduce("fdr", compute_fdr, over="annotate", params={"ions": ions, "mode": settings.fdr_mode})
-    graph.reduce("export", export_results, over="fdr", side={"centroids": "centroid_table"},
-                 params={"out": out, "ions": ions, "meta_shape": meta.shape, "sample_area": meta.sample_area})
+    graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table", "setup": "setup"},
+              params={"bounds": bounds, "params": params})
+    graph.reduce("fdr", compute_fdr, over="annotate", side={"setup": "setup"}, params={"mode": settings.fdr_mode})
+    graph.reduce("export", export_results, over="fdr", side={"setup": "setup", "centroids": "centroid_table"},
+                 params={"out": out, "shape": meta.shape})
     return Job(graph=graph, output=out, output_is_dir=True, summary=_summary)
 
 

@@ -15,7 +15,7 @@ from cloudbutton.pipelines.metabolomics.imzml import read_metadata, read_peaks, 
 
 
 def _all_peaks(meta, n_parts: int) -> tuple[np.ndarray, ...]:
-    parts = [read_peaks(meta, r) for r in spectra_ranges(meta, n_parts)]
+    parts = [read_peaks(r) for r in spectra_ranges(meta, n_parts)]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 

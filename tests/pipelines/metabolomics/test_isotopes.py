@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloudbutton.pipelines.metabolomics.centroids import CentroidTask, compute_centroids, shard_of
+from cloudbutton.pipelines.metabolomics.centroids import N_SHARDS, CentroidTask, compute_centroids
+from cloudbutton.pipelines.metabolomics.ions import build_ion_table
 from cloudbutton.pipelines.metabolomics.isotopes import IsotopeModel, ion_centroids
 
 # C6H12O6+H at Orbitrap 140K: (m/z, intensity) of cpyMSpec 0.3.5 (v1) and 0.4.2 (instrument model)
@@ -41,10 +42,9 @@ def test_batch_independent_and_cache_identical(hmdb: list[str], tmp_path) -> Non
     single = [ion_centroids([f], ["+Na"], model) for f in formulas]
     assert np.array_equal(batch[0], np.vstack([s[0] for s in single]))
     assert np.array_equal(batch[1], np.vstack([s[1] for s in single]))
-    shard = np.array([shard_of(f) for f in formulas])
-    task = CentroidTask(tuple(sorted(set(shard.tolist()))), np.arange(len(formulas)), np.array(formulas),
-                        np.array(["+Na"] * len(formulas)), shard)
-    cold = compute_centroids(task, model=model, cache=str(tmp_path))
-    assert list(tmp_path.rglob("*.npz"))
-    warm = compute_centroids(task, model=model, cache=str(tmp_path))
+    ions = build_ion_table(formulas, ("+Na",), n_decoys=0)
+    task = CentroidTask(tuple(range(N_SHARDS)))
+    cold = compute_centroids(task, ions=ions, model=model, cache=str(tmp_path))
+    assert list(tmp_path.rglob("*.npz")) and np.array_equal(ions.formulas[cold[0]], formulas)
+    warm = compute_centroids(task, ions=ions, model=model, cache=str(tmp_path))
     assert np.array_equal(cold[1], batch[0]) and np.array_equal(warm[1], cold[1]) and np.array_equal(warm[2], cold[2])
