@@ -148,3 +148,17 @@ def test_cli_reports_bad_input_in_one_line_with_exit_2(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("cloudbutton: error:")]
     assert errors == [f"cloudbutton: error: {bad}: not a readable LAS/LAZ file (File is to small to be a valid LAS)"]
     assert not out.exists()
+
+
+def test_object_storage_input_gives_the_same_raster(shared_data, tmp_path):
+    from cloudbutton.core import storage
+
+    uri = f"localhost://cloudbutton-geo-test/{tmp_path.name}/Topography.laz"
+    storage.write_bytes(uri, (shared_data / "geospatial" / "Topography.laz").read_bytes())
+    try:
+        dem(uri, str(tmp_path / "remote.tif"), ground="class", workers=2, quiet=True)
+    finally:
+        storage.delete_prefix(uri.rsplit("/", 1)[0] + "/")
+    dem(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "local.tif"), ground="class", workers=2,
+        quiet=True)
+    np.testing.assert_array_equal(read_dem(tmp_path / "remote.tif")[0], read_dem(tmp_path / "local.tif")[0])
