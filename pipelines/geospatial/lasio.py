@@ -1,20 +1,24 @@
 """Reading LAS/LAZ inputs: header index, CRS checks, and bounded chunked point reads.
 
-Only headers are read to plan a job; a tile task then streams each
+Only headers are read to plan a job (by byte ranges, so cloud objects are not
+downloaded); a tile task then streams each
 overlapping file in chunks and keeps just the points inside its buffered
 bounds, so a task's memory follows the tile, not the input size.
 """
 from __future__ import annotations
 
 import glob
+import io
 import os
 import struct
 from dataclasses import dataclass
 
 import laspy
 import numpy as np
+from laspy.vlrs.vlrlist import VLRList
 from pyproj import CRS
 
+from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
 from cloudbutton.core.storage import is_object_uri, local_path, open_input
 
@@ -82,14 +86,33 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return sorted(dict.fromkeys(found))
 
 
-def _check_size(uri: str, path: str, header: laspy.LasHeader) -> None:
+def _read_header(uri: str) -> tuple[laspy.LasHeader, int]:
+    """Parse the header, VLRs and EVLRs of ``uri`` from byte ranges only; also return its size.
+
+    A few kilobytes per file cross the network, not the point data, so
+    indexing thousands of cloud tiles stays cheap.
+    """
+    size = storage.size(uri)
+    head = storage.read_range(uri, 0, 375)
+    if head[:4] != b"LASF":
+        raise InputError(uri, "not a LAS/LAZ file (no LASF signature)")
+    if size < 227 or len(head) < 227:
+        raise InputError(uri, f"truncated LAS/LAZ header ({size} bytes)")
+    offset = struct.unpack_from("<I", head, 96)[0]
+    header = laspy.LasHeader.read_from(io.BytesIO(storage.read_range(uri, 0, offset)))
+    if header.version.minor >= 4 and header.number_of_evlrs > 0:
+        if not header.start_of_first_evlr < size:
+            raise InputError(uri, "truncated LAS: extended VLRs beyond the end of the file")
+        tail = storage.read_range(uri, header.start_of_first_evlr, size)
+        header.evlrs = VLRList.read_from(io.BytesIO(tail), header.number_of_evlrs, extended=True)
+    return header, size
+
+
+def _check_size(uri: str, header: laspy.LasHeader, size: int) -> None:
     """Reject files whose point data is shorter than the header promises."""
-    size = os.path.getsize(path)
     start = header.offset_to_point_data
     if header.are_points_compressed:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            raw = handle.read(8)
+        raw = storage.read_range(uri, start, start + 8)
         if len(raw) < 8:
             raise InputError(uri, "truncated LAZ: no point data")
         table = struct.unpack("<q", raw)[0]
@@ -102,16 +125,15 @@ def _check_size(uri: str, path: str, header: laspy.LasHeader) -> None:
 def read_source(uri: str) -> LasSource:
     """Read one header (bounds, count, CRS) and check the file is complete."""
     try:
-        with open_input(uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
-            header = reader.header
-            _check_size(uri, path, header)
-            try:
-                crs = header.parse_crs()
-            except Exception as exc:  # pyproj/laspy raise several types for bad WKT/GeoTIFF keys
-                raise InputError(uri, f"unreadable CRS: {exc}") from None
+        header, size = _read_header(uri)
+        _check_size(uri, header, size)
+        try:
+            crs = header.parse_crs()
+        except Exception as exc:  # pyproj/laspy raise several types for bad WKT/GeoTIFF keys
+            raise InputError(uri, f"unreadable CRS: {exc}") from None
     except InputError:
         raise
-    except (OSError, ValueError, laspy.errors.LaspyException) as exc:
+    except (OSError, ValueError, struct.error, laspy.errors.LaspyException) as exc:
         raise InputError(uri, f"not a readable LAS/LAZ file ({exc})") from None
     mins, maxs = header.mins, header.maxs
     if not (np.all(np.isfinite(mins)) and np.all(np.isfinite(maxs))):

@@ -8,6 +8,7 @@ import sys
 import laspy
 import numpy as np
 import pytest
+from laspy.vlrs.vlrlist import VLRList
 from pyproj import CRS
 
 from cloudbutton.core.errors import InputError
@@ -45,6 +46,20 @@ def test_every_point_format_reads_and_skips_withheld(tmp_path, pf, suffix):
     pts = read_points(src, (0, 0, 1e4, 1e4), chunk=7)  # several chunks
     assert len(pts.x) == 30  # every fourth point is withheld
     np.testing.assert_array_equal(pts.index, [i for i in range(40) if i % 4])
+
+
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_crs_in_an_extended_vlr_is_found(tmp_path, suffix):
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.add_crs(CRS.from_epsg(25831))
+    moved = VLRList(header.vlrs)
+    header.vlrs = VLRList()
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = np.arange(5.0), np.arange(5.0), np.arange(5.0)
+    las.evlrs = moved
+    las.write(str(tmp_path / f"evlr{suffix}"))
+    assert laspy.open(tmp_path / f"evlr{suffix}").header.number_of_evlrs == 1
+    assert CRS.from_wkt(read_source(str(tmp_path / f"evlr{suffix}")).crs_wkt).to_epsg() == 25831
 
 
 def test_missing_crs_needs_crs_option(tmp_path):
@@ -88,7 +103,7 @@ def test_corrupt_laz_fails_with_one_line_and_no_output(shared_data, tmp_path):
 def test_not_a_las_file(tmp_path):
     bad = tmp_path / "notes.las"
     bad.write_text("hello\n" * 100)
-    with pytest.raises(InputError, match="notes.las: not a readable LAS/LAZ"):
+    with pytest.raises(InputError, match="notes.las: not a LAS/LAZ file"):
         dem(str(bad), str(tmp_path / "x.tif"), quiet=True)
 
 
@@ -146,7 +161,7 @@ def test_cli_reports_bad_input_in_one_line_with_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("cloudbutton: error:")]
-    assert errors == [f"cloudbutton: error: {bad}: not a readable LAS/LAZ file (File is to small to be a valid LAS)"]
+    assert errors == [f"cloudbutton: error: {bad}: truncated LAS/LAZ header (54 bytes)"]
     assert not out.exists()
 
 
@@ -156,6 +171,9 @@ def test_object_storage_input_gives_the_same_raster(shared_data, tmp_path):
     uri = f"localhost://cloudbutton-geo-test/{tmp_path.name}/Topography.laz"
     storage.write_bytes(uri, (shared_data / "geospatial" / "Topography.laz").read_bytes())
     try:
+        before = storage.remote_bytes()[0]
+        assert read_source(uri).count == 73_403
+        assert storage.remote_bytes()[0] - before < 10_000  # the index reads headers, not the 536 kB file
         dem(uri, str(tmp_path / "remote.tif"), ground="class", workers=2, quiet=True)
     finally:
         storage.delete_prefix(uri.rsplit("/", 1)[0] + "/")
