@@ -11,7 +11,7 @@ from cloudbutton.pipelines.geospatial import dem
 from cloudbutton.pipelines.geospatial.metrics import filter_scores
 from cloudbutton.pipelines.geospatial.smrf import SmrfParams, smrf_ground
 
-from geospatial_helpers import cell_centres, read_dem
+from .geospatial_helpers import cell_centres, read_dem
 
 ISPRS = ("11", "12", "21", "22", "51", "52")
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from cloudbutton.pipelines.geospatial import dem
 
-from geospatial_helpers import read_dem
+from .geospatial_helpers import read_dem
 
 
 def test_same_raster_on_every_executor_and_tiling(sample_tiles, tmp_path):

@@ -16,7 +16,7 @@ from cloudbutton.pipelines.geospatial import classify, dem
 from cloudbutton.pipelines.geospatial.lasio import read_points, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
-from geospatial_helpers import read_dem
+from .geospatial_helpers import read_dem
 
 
 def _write(path, pf: int, n: int = 40, crs: str | None = "EPSG:25831", cls: int = 2, version: str | None = None):

@@ -13,7 +13,7 @@ from cloudbutton.pipelines.geospatial import classify, dem
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, surface, write_tiles
 
-from geospatial_helpers import cell_centres, read_dem
+from .geospatial_helpers import cell_centres, read_dem
 
 
 def test_generator_is_deterministic_and_labelled(tmp_path):
