@@ -56,22 +56,29 @@ class ThreadsExecutor:
                 except BaseException as exc:  # noqa: BLE001 - handed to the driver
                     results.put((nxt[0], None, exc))
 
-        for slot in range(min(self.workers, len(items))):
-            threading.Thread(target=work, name=f"cloudbutton-worker-{slot}", daemon=True).start()
+        threads = [threading.Thread(target=work, name=f"cloudbutton-worker-{slot}", daemon=True)
+                   for slot in range(min(self.workers, len(items)))]
+        for thread in threads:
+            thread.start()
         limit = _batch_limit(self.timeout_s, len(items), self.workers)
         deadline = None if limit is None else time.monotonic() + limit
+        timed_out = False
         try:
             for _ in range(len(items)):
                 try:
                     index, value, error = results.get(
                         timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
+                    timed_out = True
                     raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
                 if error is not None:
                     raise error
                 yield index, value
         finally:
-            stop.set()  # a failed or abandoned batch starts no further tasks
+            stop.set()  # a failed or abandoned batch starts no further tasks...
+            if not timed_out:  # ...and lets running ones finish: a thread left inside native code
+                for thread in threads:  # when the interpreter exits aborts it
+                    thread.join()
 
     def shutdown(self) -> None:
         """Worker threads end with their batch."""
