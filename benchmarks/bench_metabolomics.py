@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 HMDB = ROOT.parent / "shared" / "data" / "metabolomics" / "moldbs" / "hmdb.csv"
 EXECUTORS = ("threads", "processes", "lithops", "spark")
-STAGES = ("centroids", "centroid_table", "dataset", "by_segment", "annotate", "fdr", "export")
+STAGES = ("setup", "centroids", "centroid_table", "dataset", "by_segment", "annotate", "fdr", "export")
 
 
 def run_once(label: str, executor: str, ds: str, db: str, out: Path, cache: str, workers: int) -> dict:

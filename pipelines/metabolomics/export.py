@@ -36,11 +36,13 @@ def ion_image(shape: tuple[int, int], sample_area: np.ndarray, positions: np.nda
 
 
 def _save_png(path: str, image: np.ndarray) -> None:
-    """One PNG pixel per image pixel, viridis, transparent outside the sample area."""
-    from matplotlib.image import imsave
+    """One PNG pixel per image pixel, viridis, transparent outside the sample area (NaN)."""
+    from matplotlib import colormaps
+    from PIL import Image
 
     top = float(np.nanmax(image)) or 1.0
-    imsave(path, np.ma.masked_invalid(image), cmap="viridis", vmin=0.0, vmax=top, metadata={"Software": None})
+    rgba = colormaps["viridis"](np.ma.masked_invalid(image / top), bytes=True)
+    Image.fromarray(rgba).save(path)
 
 
 def write_outputs(result: FdrResult, *, out: str, ions: IonTable, shape: tuple[int, int],

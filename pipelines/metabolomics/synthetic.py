@@ -56,7 +56,9 @@ def _blob(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return img / img.max()
 
 
-def _ion_peaks(rng, shape, mzs, ints, pattern, base, iso_patterns, ppm_noise, floor):
+def _ion_peaks(rng: np.random.Generator, shape: tuple[int, int], mzs: np.ndarray, ints: np.ndarray,
+               pattern: np.ndarray, base: float, iso_patterns: list[np.ndarray], ppm_noise: float, floor: float
+               ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(pixel, m/z, intensity) arrays of one ion: isotope ``k`` follows ``iso_patterns[k]``."""
     out = []
     present = pattern > 0.05
@@ -89,7 +91,7 @@ def make_dataset(out_dir: str, formulas: list[str], *, seed: int = 0, shape: tup
     """
     rng = np.random.default_rng(seed)
     model = IsotopeModel("orbitrap", resolving_power)
-    pool = [f for f in sorted(set(formulas))]
+    pool = sorted(set(formulas))
     chosen = rng.choice(len(pool), size=n_planted + n_wrong + n_unknown + n_distractors, replace=False)
     roles = np.split(np.array(pool)[chosen], np.cumsum([n_planted, n_wrong, n_unknown]))
     planted_f, wrong_f, unknown_f, distractor_f = (list(r) for r in roles)
