@@ -20,9 +20,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[spark,test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(CB) demo --out $(OUT)/demo --size-mb 50
-	@echo "timeline: $(OUT)/demo/kpi.timeline.png"
+SAMPLES := data/samples
+MET := $(SAMPLES)/metabolomics/generated
+GEN := $(SAMPLES)/genomics/generated
+GEO := $(SAMPLES)/geospatial/tiles
+
+# Sample inputs, made by the project's own generators (deterministic by seed) when missing.
+$(MET)/seed0.imzML: | $(STAMP)
+	$(PY) $(SAMPLES)/metabolomics/generate.py --seeds 0
+$(GEN)/30x/sim.bam: | $(STAMP)
+	$(PY) $(SAMPLES)/genomics/make_samples.py
+$(GEO)/.done: | $(STAMP)
+	$(PY) $(SAMPLES)/geospatial/generate.py $(GEO) && touch $@
+
+# All three pipelines on the samples with the threads executor; each prints its KPI summary.
+demo: $(STAMP) $(MET)/seed0.imzML $(GEN)/30x/sim.bam $(GEO)/.done
+	$(CB) metabolomics annotate $(MET)/seed0.imzML --db $(MET)/seed0_db.csv --out $(OUT)/metabolomics
+	$(CB) genomics call $(GEN)/30x/sim.bam --reference $(GEN)/30x/sim.fa --out $(OUT)/genomics/calls.vcf.gz
+	$(CB) geospatial dem $(GEO) --out $(OUT)/geospatial/dem.tif --hillshade $(OUT)/geospatial/hillshade.png
+	@echo "KPI timelines: $(OUT)/*/kpi.timeline.png"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

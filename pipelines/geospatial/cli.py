@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
@@ -53,13 +54,46 @@ def _build_classify(args: argparse.Namespace) -> Job:
     return build_classify_job(args.input, args.out, smrf=_smrf_from(args), tile_size=args.tile_size)
 
 
+def _dem_fingerprint(out: str) -> str:
+    """SHA-256 of the DTM's grid: values, transform and CRS (not the file's metadata or layout)."""
+    import rasterio
+
+    with rasterio.open(out) as dem:
+        digest = hashlib.sha256(dem.read(1).tobytes())
+        digest.update(repr((tuple(dem.transform), dem.crs.to_wkt(), dem.nodata)).encode())
+    return digest.hexdigest()
+
+
+def _classify_fingerprint(out: str) -> str:
+    """SHA-256 of the classified points' coordinates and classes, in file order."""
+    import laspy
+
+    with laspy.open(out) as reader:
+        points = reader.read()
+    digest = hashlib.sha256()
+    for field in ("X", "Y", "Z", "classification"):
+        digest.update(points[field].tobytes())
+    return digest.hexdigest()
+
+
+def _sample(folder: str) -> list[str]:
+    """Write the synthetic 2 x 2-tile survey in ``folder``; the arguments of a DTM over it."""
+    from .synthetic import write_sample
+
+    write_sample(folder)
+    return ["dem", folder, "--tile-size", "100"]
+
+
 pipeline = Pipeline(
     name="geospatial",
     help="LiDAR LAS/LAZ -> seamless terrain model (SMRF ground filter, TIN, buffered tiles, COG mosaic)",
     commands={
         "dem": Command(help="grid ground points into a seamless DTM GeoTIFF (COG)",
-                       add_arguments=_add_dem_arguments, build=_build_dem),
+                       add_arguments=_add_dem_arguments, build=_build_dem,
+                       fingerprint=_dem_fingerprint, output_name="dem.tif"),
         "classify": Command(help="classify ground with SMRF (2 = ground, 1 = other), points kept in order",
-                            add_arguments=_add_classify_arguments, build=_build_classify),
+                            add_arguments=_add_classify_arguments, build=_build_classify,
+                            fingerprint=_classify_fingerprint, output_name="classified.laz"),
     },
+    sample=_sample,
 )
