@@ -136,11 +136,13 @@ def summary(kpi: dict[str, Any]) -> str:
         f"parallel efficiency {run['parallel_efficiency']:.0%}, peak RSS/task {_bytes(run['peak_rss_bytes'])}",
         f"  read {_bytes(run['bytes_read'])}, written {_bytes(run['bytes_written'])}, "
         f"{run['gb_s']:.3f} GB-s, ${run['cost_usd']:.6f} ({kpi['price_model']['name']})",
-        f"  {'stage':<14}{'kind':<9}{'tasks':>6}{'wall s':>9}{'median s':>10}{'max s':>8}{'eff':>6}{'GB-s':>9}",
     ]
+    width = max([len("stage")] + [len(s["name"]) for s in kpi["stages"]]) + 2
+    lines.append(f"  {'stage':<{width}}{'kind':<9}{'tasks':>6}{'wall s':>9}{'median s':>10}{'max s':>8}"
+                 f"{'eff':>6}{'GB-s':>9}")
     for s in kpi["stages"]:
         t = s["task_time_s"]
-        lines.append(f"  {s['name']:<14}{s['kind']:<9}{s['tasks']:>6}{s['wall_s']:>9.2f}{t['median']:>10.3f}"
+        lines.append(f"  {s['name']:<{width}}{s['kind']:<9}{s['tasks']:>6}{s['wall_s']:>9.2f}{t['median']:>10.3f}"
                      f"{t['max']:>8.2f}{s['parallel_efficiency']:>6.0%}{s['gb_s']:>9.3f}")
     return "\n".join(lines)
 
