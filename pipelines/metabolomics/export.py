@@ -36,12 +36,18 @@ def ion_image(shape: tuple[int, int], sample_area: np.ndarray, positions: np.nda
 
 
 def _save_png(path: str, image: np.ndarray) -> None:
-    """One PNG pixel per image pixel, viridis, transparent outside the sample area (NaN)."""
+    """One PNG pixel per image pixel, viridis (256-entry table), transparent outside the sample area (NaN)."""
     from matplotlib import colormaps
     from PIL import Image
 
-    top = float(np.nanmax(image)) or 1.0
-    rgba = colormaps["viridis"](np.ma.masked_invalid(image / top), bytes=True)
+    table = colormaps["viridis"](np.linspace(0.0, 1.0, 256), bytes=True)
+    inside = np.isfinite(image)
+    top = float(image[inside].max()) if inside.any() else 0.0
+    level = np.zeros(image.shape, dtype=np.uint8)
+    if top > 0:
+        level[inside] = np.round(image[inside] / top * 255).astype(np.uint8)
+    rgba = table[level]
+    rgba[~inside, 3] = 0
     Image.fromarray(rgba).save(path)
 
 
