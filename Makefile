@@ -43,8 +43,17 @@ demo: $(STAMP) $(MET)/seed0.imzML $(GEN)/30x/sim.bam $(GEO)/.done
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Every benchmark; results (markdown + plots, with the machine described) land in benchmarks/results/.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_executors.py
+	$(PY) benchmarks/bench_metabolomics.py
+	$(PY) benchmarks/bench_genomics.py
+	$(PY) benchmarks/bench_geospatial.py
+	for p in metabolomics genomics geospatial; do \
+	  $(CB) bench $$p --repeat 3 --out $(OUT)/bench-$$p && mkdir -p benchmarks/results/bench-$$p && \
+	  cp $(OUT)/bench-$$p/bench.md $(OUT)/bench-$$p/bench.png $(OUT)/bench-$$p/projection.png benchmarks/results/bench-$$p/ \
+	  || exit 1; \
+	done
 
 clean:
 	rm -rf $(OUT) .pytest_cache
