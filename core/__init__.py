@@ -2,21 +2,35 @@
 
 A pipeline declares a :class:`Graph` once; :func:`run` executes it unchanged on
 ``threads``, ``processes``, ``lithops`` or ``spark`` and records its KPIs.
+
+Names are imported on first use, so a worker that unpickles a task imports
+only what the task needs (a Lithops call pays every import on every call).
 """
+from __future__ import annotations
+
+import importlib
 import os
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: scipy's Delaunay is 10-80x slower without
 
-from .errors import CloudbuttonError, InputError, TaskFailed, TaskTimeout  # noqa: E402
-from .graph import Graph, Stage  # noqa: E402
-from .hooks import Hook  # noqa: E402
-from .job import Job, run_job  # noqa: E402
-from .kpi import PriceModel  # noqa: E402
-from .partitioners import ByteRange, ByteRangePartitioner, Partitioner, read_records  # noqa: E402
-from .runner import RunOptions, RunResult, run  # noqa: E402
+_EXPORTS = {
+    "ByteRange": "partitioners", "ByteRangePartitioner": "partitioners", "Partitioner": "partitioners",
+    "read_records": "partitioners", "CloudbuttonError": "errors", "InputError": "errors",
+    "TaskFailed": "errors", "TaskTimeout": "errors", "Graph": "graph", "Stage": "graph", "Hook": "hooks",
+    "Job": "job", "run_job": "job", "PriceModel": "kpi", "RunOptions": "runner", "RunResult": "runner",
+    "run": "runner",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "ByteRange", "ByteRangePartitioner", "CloudbuttonError", "Graph", "Hook", "InputError", "Job",
-    "Partitioner", "PriceModel", "RunOptions", "RunResult", "Stage", "TaskFailed", "TaskTimeout",
-    "read_records", "run", "run_job",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
