@@ -69,7 +69,8 @@ def write_outputs(result: FdrResult, *, out: str, ions: IonTable, shape: tuple[i
             writer.writerow(COLUMNS)
             for r in chosen:
                 i = int(ion_ids[r])
-                writer.writerow([ions.formulas[i], ions.modifiers[i], ions.name(i), f"{centroid_mz[i]:.6f}",
+                writer.writerow([ions.formula_names[ions.formula_idx[i]], ions.modifier_names[ions.modifier_idx[i]],
+                                 ions.name(i), f"{centroid_mz[i]:.6f}",
                                  _fmt(m["msm"][r]), _fmt(m["chaos"][r]), _fmt(m["spatial"][r]),
                                  _fmt(m["spectral"][r]), _fmt(fdr[r]), f"{m['mz_err_ppm'][r]:.4f}",
                                  int(m["n_pixels"][r])])
