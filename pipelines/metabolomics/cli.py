@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+from pathlib import Path
 
-from cloudbutton.core import Job
+from cloudbutton.core import CloudbuttonError, Job
 from cloudbutton.core.cli import Command, Pipeline
 
 from .centroids import default_cache_dir
@@ -55,9 +58,29 @@ def build(args: argparse.Namespace) -> Job:
     return build_annotate_job(args.imzml, args.db, args.out, settings)
 
 
+def _fingerprint(out: str) -> str:
+    """SHA-256 of ``annotations.csv``: the annotations, scores and FDRs."""
+    return hashlib.sha256((Path(out) / "annotations.csv").read_bytes()).hexdigest()
+
+
+def _sample(folder: str) -> list[str]:
+    """Write the seed-0 synthetic dataset (formulas drawn from HMDB in the shared data) in ``folder``."""
+    from .formulas import load_database
+    from .synthetic import make_dataset
+
+    shared = Path(os.environ.get("CLOUDBUTTON_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+    hmdb = shared / "metabolomics" / "moldbs" / "hmdb.csv"
+    if not hmdb.is_file():
+        raise CloudbuttonError(f"{hmdb}: the sample's formula pool is missing (set CLOUDBUTTON_SHARED_DATA)")
+    dataset = make_dataset(folder, load_database(str(hmdb)), seed=0, name="seed0")
+    return ["annotate", dataset.imzml, "--db", dataset.db]
+
+
 pipeline = Pipeline(
     name="metabolomics",
     help="METASPACE-style annotation of imaging mass spectrometry (imzML) with FDR and ion images",
     commands={"annotate": Command(help="annotate an imzML dataset against molecular databases",
-                                  add_arguments=add_arguments, build=build)},
+                                  add_arguments=add_arguments, build=build,
+                                  fingerprint=_fingerprint, output_name="annotations")},
+    sample=_sample,
 )
