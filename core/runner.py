@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import sys
 import time
 import uuid
@@ -99,6 +100,21 @@ def write_kpi(kpi: dict[str, Any], path: str) -> None:
         write_chrome_trace(kpi, tmp)
 
 
+#: Task inputs bigger than this (pickled) are stored in scratch and passed as a Ref.
+INLINE_LIMIT = 256 * 1024
+
+
+def _by_reference(value: Any, uri: str) -> Any:
+    """``value`` itself when small, else a Ref to it stored at ``uri``."""
+    if isinstance(value, (storage.Ref, Gather, ShuffleInput)):
+        return value
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) <= INLINE_LIMIT:
+        return value
+    storage.write_bytes(uri, data)
+    return storage.Ref(uri, len(data))
+
+
 class _Run:
     """One execution of a graph: owns the executor, hooks and stage outputs."""
 
@@ -146,8 +162,12 @@ class _Run:
         shuffle = self.graph.shuffle_after(stage.name)
         spill = self.scratch is not None and stage is not self.graph.last
         memory = stage.memory_mb or self.options.memory_mb
+        params: Any = stage.params
+        if self.scratch is not None:  # large inputs travel by reference (Lithops caps a job's task data at 4 MiB)
+            params = _by_reference(params, f"{self.scratch}/{stage.name}/params.pkl")
+            items = [_by_reference(item, f"{self.scratch}/{stage.name}/input-{i}.pkl") for i, item in enumerate(items)]
         now = time.time()
-        specs = [TaskSpec(stage.name, i, stage.kind, stage.fn, item, stage.params, side,
+        specs = [TaskSpec(stage.name, i, stage.kind, stage.fn, item, params, side,
                           self.options.retries, self.options.task_timeout_s,
                           f"{self.scratch}/{stage.name}/{i}.pkl" if spill else None,
                           shuffle.partitions if shuffle else None, memory, self.lithops_config, now)

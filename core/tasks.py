@@ -52,7 +52,7 @@ class TaskSpec:
     kind: str
     fn: Callable[..., Any]
     item: Any
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | storage.Ref = field(default_factory=dict)
     side: dict[str, SideInput] = field(default_factory=dict)
     retries: int = 2
     timeout_s: float | None = None
@@ -107,7 +107,7 @@ def _resolve(value: Any) -> Any:
 
 
 def _call(spec: TaskSpec) -> Any:
-    kwargs = dict(spec.params)
+    kwargs = dict(_load(spec.params))
     kwargs.update({name: _resolve(side) for name, side in spec.side.items()})
     result = spec.fn(_resolve(spec.item), **kwargs)
     if spec.buckets is not None:

@@ -34,3 +34,19 @@ def test_remote_executor_passes_intermediates_by_reference(words_file, expected_
     count, total, _ = result.kpi["stages"]
     assert count["bytes_written"] > 0 and total["bytes_read"] > 0
     assert not any((tmp_path / "scratch").iterdir()), "scratch is cleaned up after the run"
+
+
+def _table_size(item: int, *, table) -> int:
+    return int(table.sum()) + item
+
+
+def test_large_inputs_travel_by_reference_on_lithops():
+    """A 8 MB parameter and 2 MB items exceed Lithops' 4 MiB task-data cap unless passed by reference."""
+    import numpy as np
+
+    from cloudbutton.core import Graph
+
+    table = np.ones(1_000_000)
+    graph = Graph("big").map("use", _table_size, over=[0, 1, 2], params={"table": table})
+    result = run(graph, RunOptions(executor="lithops", workers=2, quiet=True))
+    assert result.value == [1_000_000, 1_000_001, 1_000_002]
