@@ -73,11 +73,60 @@ def plot_timeline(kpi: dict[str, Any], ax: Any = None) -> Any:
     return ax
 
 
+#: matplotlib's tab10 palette, so the PNG and :func:`plot_timeline` colour stages alike.
+TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+         (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def _ticks(span: float, count: int = 6) -> list[float]:
+    """Round tick positions covering ``[0, span]``."""
+    raw = max(span, 1e-6) / count
+    step = next(m * 10 ** e for e in range(-6, 7) for m in (1, 2, 5) if m * 10 ** e >= raw)
+    return [i * step for i in range(int(span / step) + 1)]
+
+
 def write_timeline_png(kpi: dict[str, Any], path: str) -> None:
-    """Save :func:`plot_timeline` as a PNG."""
-    ax = plot_timeline(kpi)
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=100, format="png")
+    """Save the task timeline as a PNG: one row per worker, one bar per task attempt.
+
+    Drawn with Pillow rather than matplotlib: it runs after every run, and
+    importing matplotlib alone would cost about a second of the run's wall time.
+    """
+    from PIL import Image, ImageDraw
+
+    rows = worker_rows(kpi["tasks"])
+    names = [s["name"] for s in kpi["stages"]]
+    origin, run = kpi["run"]["started"], kpi["run"]
+    span = max([run["wall_s"]] + [t["end_ts"] - origin for t in kpi["tasks"]])
+    left, top, right, bottom, height = 60, 44, 20, 36, 26
+    width = 1000
+    image = Image.new("RGB", (width, top + bottom + height * max(1, len(rows))), "white")
+    draw = ImageDraw.Draw(image)
+    scale = (width - left - right) / max(span, 1e-9)
+    draw.text((left, 8), f"{run['graph']} on {run['executor']} ({run['workers']} workers): {run['wall_s']:.2f} s",
+              fill="black")
+    x = left
+    for i, name in enumerate(names):  # legend, one swatch per stage
+        draw.rectangle((x, 26, x + 10, 36), fill=TAB10[i % 10])
+        draw.text((x + 14, 25), name, fill="black")
+        x += 24 + 7 * len(name)
+    for worker, row in rows.items():
+        y = top + row * height
+        draw.text((8, y + height // 2 - 6), f"w{row}", fill="black")
+    for task in kpi["tasks"]:
+        colour = TAB10[names.index(task["stage"]) % 10] if task["stage"] in names else (128, 128, 128)
+        y = top + rows[task["worker"]] * height
+        x0 = left + (task["start_ts"] - origin) * scale
+        x1 = max(x0 + 1, x0 + task["duration_s"] * scale)
+        draw.rectangle((x0, y + 3, x1, y + height - 3), fill=colour,
+                       outline="black" if task["status"] != "ok" else colour)
+    axis = top + height * max(1, len(rows)) + 2
+    draw.line((left, axis, width - right, axis), fill="black")
+    for tick in _ticks(span):
+        tx = left + tick * scale
+        draw.line((tx, axis, tx, axis + 4), fill="black")
+        draw.text((tx - 8, axis + 6), f"{tick:g}", fill="black")
+    draw.text((width - right - 170, axis + 20), "seconds since run start", fill="black")
+    image.save(path, format="PNG")
 
 
 def write_chrome_trace(kpi: dict[str, Any], path: str) -> None:
