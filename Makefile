@@ -41,7 +41,7 @@ demo: $(STAMP) $(MET)/seed0.imzML $(GEN)/30x/sim.bam $(GEO)/.done
 	@echo "KPI timelines: $(OUT)/*/kpi.timeline.png"
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # Every benchmark; results (markdown + plots, with the machine described) land in benchmarks/results/.
 bench: $(STAMP)
