@@ -167,7 +167,7 @@ class _Run:
             params = _by_reference(params, f"{self.scratch}/{stage.name}/params.pkl")
             items = [_by_reference(item, f"{self.scratch}/{stage.name}/input-{i}.pkl") for i, item in enumerate(items)]
         now = time.time()
-        specs = [TaskSpec(stage.name, i, stage.kind, stage.fn, item, params, side,
+        specs = [TaskSpec(stage.name, i, stage.fn, item, params, side,
                           self.options.retries, self.options.task_timeout_s,
                           f"{self.scratch}/{stage.name}/{i}.pkl" if spill else None,
                           shuffle.partitions if shuffle else None, memory, self.lithops_config, now)

@@ -42,11 +42,6 @@ def configure(lithops_config: dict[str, Any] | None) -> None:
         _clients.clear()
 
 
-def current_config() -> dict[str, Any] | None:
-    """The Lithops configuration set by :func:`configure` (None: Lithops defaults)."""
-    return _config
-
-
 def is_object_uri(uri: str) -> bool:
     """True when ``uri`` names an object in a Lithops storage backend."""
     return urlparse(str(uri)).scheme in LITHOPS_SCHEMES

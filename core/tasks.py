@@ -49,7 +49,6 @@ class TaskSpec:
 
     stage: str
     partition: int
-    kind: str
     fn: Callable[..., Any]
     item: Any
     params: dict[str, Any] | storage.Ref = field(default_factory=dict)
