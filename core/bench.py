@@ -18,7 +18,6 @@ from .job import run_job
 from .kpi import PriceModel
 from .projection import (ServerlessModel, SparkModel, makespan, predict_local, project_serverless,
                          project_spark, stage_tasks)
-from .runner import RunOptions
 from .storage import atomic_output
 from .timeline import plot_timeline
 

@@ -1,7 +1,9 @@
 """The executor protocol: anything that can run a batch of tasks and yield results as they finish."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import tempfile
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -17,7 +19,6 @@ class ExecutorSettings:
     lithops_config: dict[str, Any] | None = None
     spark_master: str | None = None
     task_timeout_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor(Protocol):
@@ -38,3 +39,8 @@ class Executor(Protocol):
 
     def scratch_uri(self, run_id: str) -> str | None:
         """Where this executor's intermediates go (None: kept in memory)."""
+
+
+def local_scratch(run_id: str) -> str:
+    """A scratch folder of this machine for the intermediates of run ``run_id``."""
+    return os.path.join(tempfile.gettempdir(), f"cloudbutton-scratch-{run_id}")

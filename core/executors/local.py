@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import os
 import queue
-import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import TaskTimeout
 from ..tasks import crashed
-from .base import ExecutorSettings
+from .base import ExecutorSettings, local_scratch
 
 
 def _batch_limit(timeout_s: float | None, tasks: int, workers: int) -> float | None:
@@ -128,4 +126,4 @@ class ProcessesExecutor:
             self.pool = None
 
     def scratch_uri(self, run_id: str) -> str:
-        return os.path.join(tempfile.gettempdir(), f"cloudbutton-scratch-{run_id}")
+        return local_scratch(run_id)

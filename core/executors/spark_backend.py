@@ -4,10 +4,9 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import tempfile
 from typing import Any, Callable, Iterator, Sequence
 
-from .base import ExecutorSettings
+from .base import ExecutorSettings, local_scratch
 
 _session: Any = None
 
@@ -37,7 +36,6 @@ class SparkExecutor:
     def __init__(self, settings: ExecutorSettings):
         self.workers = settings.workers
         self.master = settings.spark_master or f"local[{settings.workers}]"
-        self.memory_mb = settings.memory_mb
 
     def start(self) -> None:
         global _session
@@ -70,4 +68,4 @@ class SparkExecutor:
         """Keep the session for later runs in this process; it stops at exit."""
 
     def scratch_uri(self, run_id: str) -> str:
-        return os.path.join(tempfile.gettempdir(), f"cloudbutton-scratch-{run_id}")
+        return local_scratch(run_id)
