@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -26,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cloudbutton.core.machine import describe  # noqa: E402
+from cloudbutton.core.machine import describe, time_command  # noqa: E402
 from cloudbutton.pipelines.genomics.evaluate import evaluate  # noqa: E402
 from cloudbutton.pipelines.genomics.simulate import PRESETS, make_sample  # noqa: E402
 
@@ -44,13 +43,7 @@ run_bcftools(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] or None)
 
 def timed(cmd: list[str], repeats: int) -> tuple[float, float, float]:
     """Run ``cmd`` under /usr/bin/time ``repeats`` times; medians of (wall s, CPU s, peak RSS MB)."""
-    runs = []
-    for _ in range(repeats):
-        with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
-            subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", fh.name, *cmd], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wall, user, system, rss_kb = (float(x) for x in fh.read().split()[-4:])
-        runs.append((wall, user + system, rss_kb / 1024))
+    runs = [time_command(cmd) for _ in range(repeats)]
     return tuple(statistics.median(r[i] for r in runs) for i in range(3))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from cloudbutton.core.machine import describe, time_command  # noqa: E402
 from cloudbutton.pipelines.geospatial.grid import plan_grid  # noqa: E402
 from cloudbutton.pipelines.geospatial.lasio import common_crs, expand_inputs, read_source  # noqa: E402
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles  # noqa: E402
@@ -80,23 +80,6 @@ def ensure_gdal() -> str:
     return shutil.which("gdal_grid") or "gdal_grid"
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float]:
-    """Run ``cmd`` under /usr/bin/time: (wall s, CPU s, peak RSS MB of the largest process)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as fh:
-        subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", fh.name, *cmd], check=True, env=ENV,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall, user, system, rss_kb = (float(v) for v in fh.read().split()[-4:])
-    return wall, user + system, rss_kb / 1024
-
-
-def machine() -> str:
-    """One line describing this machine and its load."""
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), {mem:.0f} GB RAM, "
-            f"Python {platform.python_version()}, load average at start {os.getloadavg()[0]:.1f}")
-
-
 def bench(name: str, inputs: list[str], work: Path) -> list[dict]:
     """gdal_grid, untiled scipy, and the pipeline (class and SMRF ground) on one data set."""
     work.mkdir(parents=True, exist_ok=True)
@@ -122,18 +105,18 @@ def bench(name: str, inputs: list[str], work: Path) -> list[dict]:
             "-txe", str(grid.x0), str(x1), "-tye", str(grid.y1), str(y0), "-outsize", str(grid.width),
             str(grid.height), "-ot", "Float32", "-a_srs", str(crs_file), str(work / "ground.vrt"), str(work / "gdal.tif")]
     rows = []
-    wall, cpu, rss = timed(gdal)
+    wall, cpu, rss = time_command(gdal, env=ENV)
     rows.append({"data": name, "tool": "gdal_grid -a linear (class ground, 1 core)", "wall": wall, "cpu": cpu,
                  "rss": rss})
     anchor = wall
-    wall, cpu, rss = timed([sys.executable, "-c", UNTILED, ",".join(inputs), str(work / "scipy.tif"), str(grid.x0),
-                            str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)])
+    wall, cpu, rss = time_command([sys.executable, "-c", UNTILED, ",".join(inputs), str(work / "scipy.tif"), str(grid.x0),
+                            str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)], env=ENV)
     rows.append({"data": name, "tool": "untiled scipy TIN (class ground, 1 core)", "wall": wall, "cpu": cpu,
                  "rss": rss})
     for ground, executor in (("class", "threads"), ("smrf", "threads"), ("smrf", "processes")):
         info = work / f"{ground}-{executor}.json"
-        wall, cpu, rss = timed([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
-                                ground, executor, str(info)])
+        wall, cpu, rss = time_command([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
+                                ground, executor, str(info)], env=ENV)
         value = json.loads(info.read_text())
         rows.append({"data": name, "tool": f"cloudbutton dem --ground {ground}, {executor} x2", "wall": wall,
                      "cpu": cpu, "rss": rss, "task_rss": value["task_rss_mb"], "graph_wall": value["graph_wall"],
@@ -195,7 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="300,600,900", help="synthetic survey sides in metres")
     args = parser.parse_args()
-    header = machine()
+    header = describe(("cloudbutton", "laspy", "scipy", "rasterio", "lithops", "pyspark"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-geo-") as tmp:

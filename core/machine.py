@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 from importlib import metadata
+from typing import Mapping, Sequence
 
 
 def describe(packages: tuple[str, ...] = ("cloudbutton", "lithops", "pyspark", "numpy", "scipy")) -> str:
@@ -22,3 +25,13 @@ def describe(packages: tuple[str, ...] = ("cloudbutton", "lithops", "pyspark", "
     return (f"Machine: {cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} "
             f"{platform.release()}; load average at start {load}; Python {sys.version.split()[0]}; "
             f"{', '.join(versions)}.")
+
+
+def time_command(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, float, float]:
+    """Run ``cmd`` under GNU ``/usr/bin/time``: (wall s, user + system CPU s, peak RSS MB of the largest process)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", report.name, *cmd], check=True,
+                       env=None if env is None else dict(env),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall, user, system, rss_kb = (float(x) for x in report.read().split()[-4:])
+    return wall, user + system, rss_kb / 1024
