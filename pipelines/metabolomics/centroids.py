@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +59,8 @@ def _save_shard(uri: str, entries: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     buffer = io.BytesIO()
     np.savez(buffer, names=np.array(names), mzs=np.array([entries[n][0] for n in names]),
              ints=np.array([entries[n][1] for n in names]))
-    if storage.is_object_uri(uri):
-        storage.write_bytes(uri, buffer.getvalue())
-        return
-    path = storage.local_path(uri)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    storage.write_bytes(tmp, buffer.getvalue())
-    os.replace(tmp, path)  # readers see the old or the new shard, never half of one
+    with storage.atomic_output(uri) as tmp, open(tmp, "wb") as handle:  # readers never see half a shard
+        handle.write(buffer.getvalue())
 
 
 def compute_centroids(task: CentroidTask, *, ions: IonTable, model: IsotopeModel, cache: str | None
