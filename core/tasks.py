@@ -98,7 +98,7 @@ def _resolve(value: Any) -> Any:
         return [_load(p) for p in value.parts]
     if isinstance(value, ShuffleInput):
         grouped: dict[Any, list[Any]] = {}
-        for part in value.parts:
+        for part in filter(None, value.parts):  # None: that upstream task sent nothing here
             for key, item in _load(part):
                 grouped.setdefault(key, []).append(item)
         return {key: grouped[key] for key in sorted(grouped)}
@@ -115,7 +115,7 @@ def _call(spec: TaskSpec) -> Any:
             split[bucket_of(key, spec.buckets)].append((key, value))
         if spec.output_uri is None:
             return split
-        return [storage.store(part, f"{spec.output_uri}.b{j}") for j, part in enumerate(split)]
+        return [storage.store(part, f"{spec.output_uri}.b{j}") if part else None for j, part in enumerate(split)]
     if spec.output_uri is None:
         return result
     return storage.store(result, spec.output_uri)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from rasterio.transform import Affine, from_origin
 
 from cloudbutton.core.errors import InputError
@@ -93,3 +95,55 @@ def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
             read = (core[0] - buffer, core[1] - buffer, core[2] + buffer, core[3] + buffer)
             tiles.append(Tile(col0, row0, ncols, nrows, core, read))
     return tiles
+
+
+def _lattice(tiles: list[Tile]) -> tuple[int, int, int]:
+    """Tiles per row, and the tile step in columns and rows (plan_tiles' row-major lattice)."""
+    nx = sum(t.row0 == 0 for t in tiles)
+    return nx, tiles[0].ncols, tiles[0].nrows
+
+
+def owner_tiles(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSpec) -> np.ndarray:
+    """Index of the tile whose core holds each point's grid cell (points outside go to the nearest cell)."""
+    nx, step_c, step_r = _lattice(tiles)
+    col = np.clip(np.floor((np.asarray(x) - grid.x0) / grid.res).astype(np.int64), 0, grid.width - 1)
+    row = np.clip(np.floor((grid.y1 - np.asarray(y)) / grid.res).astype(np.int64), 0, grid.height - 1)
+    return (row // step_r) * nx + col // step_c
+
+
+def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSpec, reach: float
+                   ) -> list[tuple[int, np.ndarray]]:
+    """Which points each tile needs: those within ``reach`` of its core (bounds inclusive).
+
+    Returns (tile index, point indices) for every tile that needs at least
+    one point, in tile order; a point near a corner goes to several tiles.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not len(tiles) or not len(x):
+        return []
+    nx, step_c, step_r = _lattice(tiles)
+    ny = len(tiles) // nx
+    cores = np.array([t.core for t in tiles])
+    lo, hi = cores[:, :2] - reach, cores[:, 2:] + reach
+    span_x, span_y = step_c * grid.res, step_r * grid.res
+    # Candidate tiles from the lattice, one extra on each side against rounding; exact test below.
+    i0 = np.clip(np.floor((x - grid.x0 - reach) / span_x).astype(np.int64) - 1, 0, nx - 1)
+    i1 = np.clip(np.floor((x - grid.x0 + reach) / span_x).astype(np.int64) + 1, 0, nx - 1)
+    j0 = np.clip(np.floor((grid.y1 - y - reach) / span_y).astype(np.int64) - 1, 0, ny - 1)
+    j1 = np.clip(np.floor((grid.y1 - y + reach) / span_y).astype(np.int64) + 1, 0, ny - 1)
+    hits_t, hits_p = [], []
+    for dj in range(int((j1 - j0).max()) + 1):
+        for di in range(int((i1 - i0).max()) + 1):
+            i, j = i0 + di, j0 + dj
+            cand = np.flatnonzero((i <= i1) & (j <= j1))
+            t = j[cand] * nx + i[cand]
+            ok = ((x[cand] >= lo[t, 0]) & (x[cand] <= hi[t, 0]) & (y[cand] >= lo[t, 1]) & (y[cand] <= hi[t, 1]))
+            hits_t.append(t[ok])
+            hits_p.append(cand[ok])
+    tile_of, point = np.concatenate(hits_t), np.concatenate(hits_p)
+    if not len(point):
+        return []
+    order = np.lexsort((point, tile_of))
+    tile_of, point = tile_of[order], point[order]
+    cuts = np.flatnonzero(np.diff(tile_of)) + 1
+    return [(int(tile_of[a]), point[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(point)])]

@@ -1,9 +1,10 @@
-"""Reading LAS/LAZ inputs: header index, CRS checks, and bounded chunked point reads.
+"""Reading LAS/LAZ inputs: header index, CRS checks, and point reads by ranges of points.
 
 Only headers are read to plan a job (by byte ranges, so cloud objects are not
-downloaded); a tile task then streams each
-overlapping file in chunks and keeps just the points inside its buffered
-bounds, so a task's memory follows the tile, not the input size.
+downloaded). The points are then decoded once, in parallel: each read task
+takes one range of one file (LAZ ranges start on the compressor's chunks)
+and streams it in chunks, so a task's memory follows its range, not the
+input size.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ LAS_SUFFIXES = (".las", ".laz")
 #: parallel codec keeps a thread pool that deadlocks in forked workers.
 LAZ_BACKEND = laspy.LazBackend.Lazrs
 CHUNK_POINTS = 500_000
+#: Points decoded by one read task (at most).
+READ_POINTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class LasSource:
 
 @dataclass
 class Points:
-    """Points read for one tile (parallel arrays)."""
+    """A set of points (parallel arrays)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -51,16 +54,31 @@ class Points:
     classification: np.ndarray
     last: np.ndarray  # last or only return: the SMRF working set
     index: np.ndarray  # position of the point in its file
-    file: np.ndarray  # position of the file in the job's input list
+
+    FIELDS = ("x", "y", "z", "classification", "last", "index")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, which: np.ndarray) -> "Points":
+        """The points selected by a boolean mask or an index array, in order."""
+        return Points(*(getattr(self, n)[which] for n in self.FIELDS))
 
     @staticmethod
     def concat(parts: list["Points"]) -> "Points":
         """Join point sets in order (an empty list gives an empty set)."""
-        names = ("x", "y", "z", "classification", "last", "index", "file")
-        dtypes = (float, float, float, np.uint8, bool, np.int64, np.int32)
         if not parts:
-            return Points(*(np.zeros(0, d) for d in dtypes))
-        return Points(*(np.concatenate([getattr(p, n) for p in parts]) for n in names))
+            return Points(*(np.zeros(0, d) for d in (float, float, float, np.uint8, bool, np.int64)))
+        return Points(*(np.concatenate([getattr(p, n) for p in parts]) for n in Points.FIELDS))
+
+
+@dataclass(frozen=True)
+class ReadPart:
+    """One read task: points [start, stop) of one input."""
+
+    source: LasSource
+    start: int
+    stop: int
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
@@ -173,44 +191,41 @@ def common_crs(sources: list[LasSource], override: str | None = None) -> str:
     return first.to_wkt()
 
 
-def read_points(
-    source: LasSource, bounds: tuple[float, float, float, float], file_no: int = 0, chunk: int = CHUNK_POINTS
-) -> Points:
-    """Stream ``source`` in chunks and keep the points inside ``bounds`` (inclusive).
+def plan_reads(sources: list[LasSource], points_per_part: int = READ_POINTS) -> list[ReadPart]:
+    """Cut every input into ranges of at most ``points_per_part`` points."""
+    return [ReadPart(src, start, min(start + points_per_part, src.count))
+            for src in sources for start in range(0, src.count, points_per_part)]
 
-    Points flagged withheld are skipped. Raises InputError when the point
-    data cannot be decoded (corrupt or truncated).
+
+def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:
+    """Decode the points of one range, streamed in chunks; points flagged withheld are skipped.
+
+    Raises InputError when the point data cannot be decoded (corrupt or truncated).
     """
-    xmin, ymin, xmax, ymax = bounds
-    sb = source.bounds
-    if sb[0] > xmax or sb[2] < xmin or sb[1] > ymax or sb[3] < ymin:
-        return Points.concat([])
     parts: list[Points] = []
-    start = 0
+    start = part.start
     try:
-        with open_input(source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
-            for record in reader.chunk_iterator(chunk):
-                x, y = np.asarray(record.x), np.asarray(record.y)
-                keep = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
-                keep &= ~np.asarray(record.withheld, bool)
-                idx = np.flatnonzero(keep)
-                if idx.size:
-                    ret = np.asarray(record.return_number)[idx]
-                    nret = np.asarray(record.number_of_returns)[idx]
-                    parts.append(
-                        Points(
-                            x=x[idx],
-                            y=y[idx],
-                            z=np.asarray(record.z)[idx],
-                            classification=np.asarray(record.classification, np.uint8)[idx],
-                            last=ret >= nret,
-                            index=idx.astype(np.int64) + start,
-                            file=np.full(idx.size, file_no, np.int32),
-                        )
+        with open_input(part.source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
+            if start:
+                reader.seek(start)
+            while start < part.stop:
+                record = reader.read_points(min(chunk, part.stop - start))
+                if not len(record):
+                    raise InputError(part.source.uri, f"truncated point data: no point {start} of {part.source.count}")
+                keep = np.flatnonzero(~np.asarray(record.withheld, bool))
+                parts.append(
+                    Points(
+                        x=np.asarray(record.x)[keep],
+                        y=np.asarray(record.y)[keep],
+                        z=np.asarray(record.z)[keep],
+                        classification=np.asarray(record.classification, np.uint8)[keep],
+                        last=np.asarray(record.return_number)[keep] >= np.asarray(record.number_of_returns)[keep],
+                        index=keep.astype(np.int64) + start,
                     )
+                )
                 start += len(record)
     except InputError:
         raise
     except Exception as exc:  # lazrs/laspy raise assorted types for damaged data
-        raise InputError(source.uri, f"corrupt or truncated point data ({type(exc).__name__}: {exc})") from None
+        raise InputError(part.source.uri, f"corrupt or truncated point data ({type(exc).__name__}: {exc})") from None
     return Points.concat(parts)

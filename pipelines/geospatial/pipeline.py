@@ -2,7 +2,10 @@
 
 Index and plan run in the driver from headers only, so a bad input or an
 absurd grid fails before any task starts; the graph is then
-``tile`` (map, one task per tile) -> ``mosaic``/``write`` (reduce).
+``read`` (map, one task per range of points: every point decoded once and
+sent to the tiles that need it) -> shuffle by tile -> ``ground`` (map, SMRF
+per tile) -> shuffle by tile -> ``tin`` (map) -> ``mosaic`` (reduce).
+``--ground class`` skips the SMRF stage; ``classify`` ends in ``write``.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from typing import Any, Sequence
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
-from .lasio import LasSource, common_crs, expand_inputs, read_source
+from .lasio import LasSource, common_crs, expand_inputs, plan_reads, read_source
 from .smrf import SmrfParams
-from .tasks import classify_tile, dem_tile, mosaic, smrf_margin, write_classes
+from .tasks import (MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, smrf_margin,
+                    tin_tile, write_classes)
 
 GROUND_MODES = ("smrf", "class")
 
@@ -75,11 +79,21 @@ def build_dem_job(
     extent = _extent(sources)
     grid = plan_grid(extent, resolution)
     tiles = plan_tiles(grid, tile_size, buffer)
+    halo = buffer * MAX_BUFFER_GROWTH
+    layout = {"tiles": tiles, "grid": grid}
     g = Graph("geospatial.dem")
-    g.map("tile", dem_tile, over=tiles,
-          params={"sources": sources, "grid": grid, "ground": ground, "smrf": smrf, "extent": extent})
-    g.reduce("mosaic", mosaic, over="tile",
-             params={"grid": grid, "crs_wkt": crs_wkt, "out": out, "hillshade": hillshade})
+    if ground == "smrf":
+        g.map("read", read_and_route, over=plan_reads(sources),
+              params={**layout, "reach": smrf_margin(smrf), "ground_only": False})
+        g.shuffle("by_tile", over="read", partitions=len(tiles))
+        g.map("ground", ground_and_route, over="by_tile", params={**layout, "smrf": smrf, "reach": halo})
+        g.shuffle("ground_by_tile", over="ground", partitions=len(tiles))
+    else:
+        g.map("read", read_and_route, over=plan_reads(sources), params={**layout, "reach": halo, "ground_only": True})
+        g.shuffle("ground_by_tile", over="read", partitions=len(tiles))
+    g.map("tin", tin_tile, over="ground_by_tile", params={**layout, "halo": halo, "extent": extent})
+    g.reduce("mosaic", mosaic, over="tin",
+             params={"grid": grid, "crs_wkt": crs_wkt, "out": out, "hillshade": hillshade, "tiles": len(tiles)})
     return Job(graph=g, output=out, summary=_dem_summary)
 
 
@@ -127,9 +141,13 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfParams = SmrfParams(),
         raise InputError(input, f"classify takes one file, got {len(sources)}")
     grid = plan_grid(_extent(sources), smrf.cell)
     tiles = plan_tiles(grid, tile_size, smrf_margin(smrf))
+    layout = {"tiles": tiles, "grid": grid}
     g = Graph("geospatial.classify")
-    g.map("tile", classify_tile, over=tiles, params={"sources": sources, "grid": grid, "smrf": smrf})
-    g.reduce("write", write_classes, over="tile",
+    g.map("read", read_and_route, over=plan_reads(sources),
+          params={**layout, "reach": smrf_margin(smrf), "ground_only": False})
+    g.shuffle("by_tile", over="read", partitions=len(tiles))
+    g.map("ground", classify_tile, over="by_tile", params={**layout, "smrf": smrf})
+    g.reduce("write", write_classes, over="ground",
              params={"source": sources[0], "out": out, "compress": ext == ".laz"})
     return Job(graph=g, output=out, summary=lambda v: f"{v['out']}: {v['ground']:,} of {v['points']:,} points ground")
 

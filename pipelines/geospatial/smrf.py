@@ -11,6 +11,7 @@ untiled run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -44,63 +45,108 @@ class SmrfParams:
             raise ValueError("SMRF slope and scalar must be >= 0")
 
 
+#: Empty cells farther than this (in cells) from k filled ones are filled through a KD-tree.
+RING_RADIUS = 8
+
+
+@lru_cache(maxsize=4)
+def _shells(radius: int) -> list[np.ndarray]:
+    """Cell offsets (drow, dcol) within ``radius``, grouped by distance, nearest first."""
+    d = np.arange(-radius, radius + 1)
+    dr, dc = (a.ravel() for a in np.meshgrid(d, d, indexing="ij"))
+    d2 = dr * dr + dc * dc
+    keep = (d2 > 0) & (d2 <= radius * radius)
+    dr, dc, d2 = dr[keep], dc[keep], d2[keep]
+    order = np.lexsort((dc, dr, d2))
+    dr, dc, d2 = dr[order], dc[order], d2[order]
+    cuts = np.flatnonzero(np.diff(d2)) + 1
+    return [np.column_stack(part) for part in zip(np.split(dr, cuts), np.split(dc, cuts))]
+
+
 def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
     """Fill NaN cells with the mean value of their k nearest non-NaN cells.
 
     Cells tied at the k-th distance are all included, so the result does not
-    depend on how a KD-tree orders equidistant cells (which would make tiles
-    disagree with an untiled run).
+    depend on which of several equidistant cells a search meets first (which
+    would make tiles disagree with an untiled run). Neighbours are summed
+    over the whole grid one ring of equal distance at a time (shifted-array
+    sums, always in the same order); the few cells more than RING_RADIUS
+    cells away from k filled ones go through a KD-tree.
     """
     out = grid.copy()
     empty = np.isnan(out)
     if not empty.any() or empty.all():
         return out
+    k = min(k, int((~empty).sum()))
+    rows, cols = grid.shape
+    pad = RING_RADIUS
+    values = np.pad(np.where(empty, 0.0, grid), pad)
+    filled = np.pad((~empty).astype(np.int32), pad)
+    total, count = np.zeros(grid.shape), np.zeros(grid.shape, dtype=np.int32)
+    todo = empty.copy()
+    for shell in _shells(pad):
+        for dr, dc in shell:
+            window = (slice(pad + dr, pad + dr + rows), slice(pad + dc, pad + dc + cols))
+            total += values[window]
+            count += filled[window]
+        hit = todo & (count >= k)
+        out[hit] = total[hit] / count[hit]
+        todo &= ~hit
+        if not todo.any():
+            return out
+    out[todo] = _knn_tree(grid, empty, np.argwhere(todo), k)
+    return out
+
+
+def _knn_tree(grid: np.ndarray, empty: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    """Tie-inclusive k-nearest mean for far-away cells, by KD-tree (values summed in sorted order)."""
     donors = np.argwhere(~empty).astype(float)
-    values = out[~empty]
-    targets = np.argwhere(empty).astype(float)
-    k = min(k, len(donors))
+    values = grid[~empty]
     tree = cKDTree(donors)
     filled = np.empty(len(targets))
     rows = np.arange(len(targets))
     for want in (2 * k, 8 * k, len(donors)):
         want = min(want, len(donors))
-        dist, idx = tree.query(targets[rows], k=want)
+        dist, idx = tree.query(targets[rows].astype(float), k=want)
         dist, idx = dist.reshape(len(rows), want), idx.reshape(len(rows), want)
         use = dist <= dist[:, k - 1 : k] + 1e-9
         # A row whose every neighbour ties with the k-th may have more ties beyond: ask again.
         done = ~use[:, -1] | (want == len(donors))
-        filled[rows[done]] = (values[idx[done]] * use[done]).sum(axis=1) / use[done].sum(axis=1)
+        picked = np.sort(np.where(use[done], values[idx[done]], 0.0), axis=1)
+        filled[rows[done]] = picked.sum(axis=1) / use[done].sum(axis=1)
         rows = rows[~done]
         if not len(rows):
             break
-    out[empty] = filled
-    return out
+    return filled
 
 
 def _disk_rank(grid: np.ndarray, radius: int, erode: bool) -> np.ndarray:
     """Grey erosion (or dilation) with a disk of ``radius`` cells.
 
-    The disk is decomposed into one 1-D running min/max per row offset, so the
-    cost grows with the radius, not its square. Cells outside the grid are
-    ignored (padded with +inf for erosion, -inf for dilation).
+    The disk is decomposed into one running min/max per row offset; the
+    running min/max of width 2h+1 comes from the one of width 2h-1 by a
+    min/max with its two neighbours, so the cost grows with the radius,
+    not its square. Cells outside the grid are ignored.
     """
-    pad = np.inf if erode else -np.inf
-    filt = ndimage.minimum_filter1d if erode else ndimage.maximum_filter1d
     pick = np.minimum if erode else np.maximum
     rows = grid.shape[0]
-    out = np.full_like(grid, pad)
+    halves = {dy: int(np.floor(np.sqrt(radius * radius - dy * dy))) for dy in range(min(radius, rows - 1) + 1)}
+    wanted = set(halves.values())
     lines: dict[int, np.ndarray] = {}
-    for dy in range(-radius, radius + 1):
-        if abs(dy) >= rows:
-            continue
-        half = int(np.floor(np.sqrt(radius * radius - dy * dy)))
-        if half not in lines:
-            lines[half] = filt(grid, 2 * half + 1, axis=1, mode="constant", cval=pad)
-        line = lines[half]
-        if dy >= 0:
-            out[: rows - dy] = pick(out[: rows - dy], line[dy:])
-        else:
-            out[-dy:] = pick(out[-dy:], line[: rows + dy])
+    cur = grid
+    for h in range(radius + 1):
+        if h:
+            nxt = cur.copy()
+            pick(nxt[:, 1:], cur[:, :-1], out=nxt[:, 1:])
+            pick(nxt[:, :-1], cur[:, 1:], out=nxt[:, :-1])
+            cur = nxt
+        if h in wanted:
+            lines[h] = cur
+    out = lines[halves[0]].copy()
+    for dy in range(1, len(halves)):
+        line = lines[halves[dy]]
+        pick(out[: rows - dy], line[dy:], out=out[: rows - dy])
+        pick(out[dy:], line[: rows - dy], out=out[dy:])
     return out
 
 

@@ -1,142 +1,119 @@
 """TIN (Delaunay, linear) gridding of ground points onto a block of the global grid.
 
 A Delaunay triangulation is not unique where four or more points lie on one
-circle, which LiDAR scan lines and quantised coordinates make common. Qhull
-then picks a diagonal depending on which other points it was given, so two
-tiles (or a tile and an untiled run) could disagree on a breakline. Here
-ties are broken by the points themselves: the triangulation is the lower
-convex hull of the points lifted to the paraboloid z = x^2 + y^2 plus a tiny
-weight hashed from each point's own coordinates (a weighted Delaunay
-triangulation with generic weights, hence unique). Any subset that holds all
-points within a triangle's circumcircle then yields that same triangle.
+circle, which LiDAR scan lines and quantised coordinates make common; an
+algorithm then picks a diagonal depending on which other points it was
+given, so two tiles (or a tile and an untiled run) could disagree on a
+breakline. Here every point is first moved by a tiny offset (< 1 µm) hashed
+from its own coordinates, so no four points are cocircular and the
+triangulation is unique; Shewchuk's Triangle (exact predicates) computes it.
+A triangle whose circumcircle holds no other point of the whole data set is
+then a triangle of the whole data set, whatever subset a tile was given.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
+import triangle
+from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from .grid import GridSpec
 
-#: Size of the tie-breaking lift weights (map units squared).
-TIE_WEIGHT = 1e-5
+#: Largest tie-breaking offset of a point (map units).
+JITTER = 1e-6
 #: Candidate (triangle, cell) pairs handled per batch while rasterising.
 BATCH = 2_000_000
 
+Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
-def _tie_weights(pts: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """A deterministic pseudo-random weight in [0, TIE_WEIGHT) per point, from its coordinates."""
-    bits = np.column_stack([pts, z]).astype(np.float64).view(np.uint64)
-    h = np.full(len(pts), 0x9E3779B97F4A7C15, dtype=np.uint64)
+
+def jitter(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """A deterministic offset (n, 2) smaller than JITTER per point, hashed from its own (x, y, z).
+
+    Every tile moves a point the same way.
+    """
+    bits = np.column_stack([x, y, z]).astype(np.float64).view(np.uint64)
+    h = np.full(len(bits), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    shifts = []
     with np.errstate(over="ignore"):
-        for k in range(3):
-            h = (h ^ bits[:, k]) * np.uint64(0xBF58476D1CE4E5B9)
+        for k in range(5):
+            h = (h ^ bits[:, k % 3]) * np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(29)
-    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53 * TIE_WEIGHT
+            if k >= 3:
+                shifts.append(((h >> np.uint64(11)).astype(np.float64) / 2.0**53 - 0.5) * JITTER)
+    return np.column_stack(shifts)
 
 
-def delaunay_triangles(pts: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Triangles (index triples) of the tie-broken Delaunay triangulation of ``pts``.
+def delaunay_triangles(pts: np.ndarray) -> np.ndarray:
+    """Triangles (index triples) of the Delaunay triangulation of ``pts``.
 
     Returns an empty (0, 3) array when the points span no triangle.
     """
     if len(pts) < 3:
         return np.zeros((0, 3), dtype=np.int64)
-    # Lift relative to a whole-unit centre: rounding stays far below the weights.
-    centre = np.round((pts.min(axis=0) + pts.max(axis=0)) / 2)
-    p = pts - centre
-    lifted = np.column_stack([p, (p * p).sum(axis=1) + _tie_weights(pts, z)])
     try:
-        hull = ConvexHull(lifted)
-    except QhullError:  # fewer than three non-collinear points
+        tris = triangle.triangulate({"vertices": pts}, "Q").get("triangles")
+    except (ValueError, RuntimeError):  # collinear or degenerate input
         return np.zeros((0, 3), dtype=np.int64)
-    tris = hull.simplices[hull.equations[:, 2] < -1e-12].astype(np.int64)
+    if tris is None or not len(tris):
+        return np.zeros((0, 3), dtype=np.int64)
+    tris = tris.astype(np.int64)
     a, b, c = pts[tris[:, 0]], pts[tris[:, 1]], pts[tris[:, 2]]
     area2 = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     return tris[np.abs(area2) > 1e-12]
 
 
-def _circle_boxes(tx: np.ndarray, ty: np.ndarray, extent: np.ndarray) -> np.ndarray:
-    """Bounding boxes (xmin, ymin, xmax, ymax) of the triangles' circumcircles, clipped to ``extent``.
-
-    A triangle whose box lies inside the read window is certified: every
-    point that could fall in its circumcircle was read, so it is also a
-    triangle of the triangulation of the whole data set.
-    """
+def circumcircles(tx: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (n, 2) and radii (n,) of the triangles' circumcircles."""
     ax, ay = tx[:, 0], ty[:, 0]
     bx, by = tx[:, 1] - ax, ty[:, 1] - ay
     cx, cy = tx[:, 2] - ax, ty[:, 2] - ay
     d = 2.0 * (bx * cy - by * cx)
     b2, c2 = bx * bx + by * by, cx * cx + cy * cy
-    ux = ax + (cy * b2 - by * c2) / d
-    uy = ay + (bx * c2 - cx * b2) / d
-    r = np.hypot(ux - ax, uy - ay)
-    return np.column_stack([
-        np.maximum(ux - r, extent[0]), np.maximum(uy - r, extent[1]),
-        np.minimum(ux + r, extent[2]), np.minimum(uy + r, extent[3]),
-    ])
+    ux = (cy * b2 - by * c2) / d
+    uy = (bx * c2 - cx * b2) / d
+    return np.column_stack([ax + ux, ay + uy]), np.hypot(ux, uy)
 
 
-def tin_block(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    grid: GridSpec,
-    col0: int,
-    row0: int,
-    ncols: int,
-    nrows: int,
-    window: tuple[float, float, float, float] | None = None,
-    extent: tuple[float, float, float, float] | None = None,
-) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
-    """Interpolate z linearly inside the triangulation at the block's cell centres.
+@dataclass(frozen=True)
+class Block:
+    """Cells of the global grid to fill: a column/row offset and a shape."""
 
-    Coordinates are shifted by the grid origin (x0, y1), one offset shared by
-    every tile. Cells outside the convex hull, or all cells when the points
-    span no triangle, are NaN.
+    col0: int
+    row0: int
+    ncols: int
+    nrows: int
 
-    Parameters
-    ----------
-    window : bounds the points were read from (None: all points were read).
-    extent : bounds of all the data (where any point can be).
 
-    Returns
-    -------
-    (float32 array of shape (nrows, ncols), row 0 at the top;
-     None when every filled cell lies in a triangle certified identical to
-     the whole-data triangulation (always when ``window`` is None), else the
-     map bounds that must be read to certify them all).
+def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, block: Block
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate z linearly inside the triangles at the block's cell centres.
+
+    ``pts`` are grid-shifted coordinates. Returns the float32 block (NaN
+    outside every triangle, row 0 at the top) and, per triangle, whether
+    some cell centre took its value from it.
     """
-    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
-    pts = np.column_stack([np.asarray(x, float) - grid.x0, np.asarray(y, float) - grid.y1])
-    z = np.asarray(z, float)
-    tris = delaunay_triangles(pts, z)
-    if len(tris) == 0:
-        return out, None
+    out = np.full((block.nrows, block.ncols), np.nan, dtype=np.float32)
+    used = np.zeros(len(tris), dtype=bool)
+    if not len(tris):
+        return out, used
     res = grid.res
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
     tx, ty = pts[tris, 0], pts[tris, 1]
-    cmin = np.maximum(np.ceil(tx.min(1) / res - 0.5), col0).astype(np.int64)
-    cmax = np.minimum(np.floor(tx.max(1) / res - 0.5), col0 + ncols - 1).astype(np.int64)
-    rmin = np.maximum(np.ceil(-ty.max(1) / res - 0.5), row0).astype(np.int64)
-    rmax = np.minimum(np.floor(-ty.min(1) / res - 0.5), row0 + nrows - 1).astype(np.int64)
+    cmin = np.maximum(np.ceil(tx.min(1) / res - 0.5), block.col0).astype(np.int64)
+    cmax = np.minimum(np.floor(tx.max(1) / res - 0.5), block.col0 + block.ncols - 1).astype(np.int64)
+    rmin = np.maximum(np.ceil(-ty.max(1) / res - 0.5), block.row0).astype(np.int64)
+    rmax = np.minimum(np.floor(-ty.min(1) / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
     w, h = cmax - cmin + 1, rmax - rmin + 1
-    keep = (w > 0) & (h > 0)
-    tris, tx, ty, cmin, rmin, w, h = tris[keep], tx[keep], ty[keep], cmin[keep], rmin[keep], w[keep], h[keep]
-    shift = np.array([grid.x0, grid.y1, grid.x0, grid.y1])
-    if window is None or extent is None:
-        good = np.ones(len(tris), dtype=bool)
-    else:
-        boxes = _circle_boxes(tx, ty, np.asarray(extent) - shift)
-        win = np.asarray(window) - shift
-        good = (boxes[:, 0] >= win[0]) & (boxes[:, 1] >= win[1]) & (boxes[:, 2] <= win[2]) & (boxes[:, 3] <= win[3])
-    used = np.zeros(len(tris), dtype=bool)
-    counts = w * h
+    sel = np.flatnonzero((w > 0) & (h > 0))
+    counts = (w * h)[sel]
     ends = np.cumsum(counts)
     start = 0
-    while start < len(tris):
+    while start < len(sel):
         stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + BATCH, side="right")), start + 1)
         n = counts[start:stop]
-        t = np.repeat(np.arange(start, stop), n)
+        t = np.repeat(sel[start:stop], n)
         offs = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
         col = cmin[t] + offs % w[t]
         row = rmin[t] + offs // w[t]
@@ -150,13 +127,112 @@ def tin_block(
         l0 = 1.0 - l1 - l2
         inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
         zt = z[tris[t[inside]]]
-        r, c = row[inside] - row0, col[inside] - col0
-        out[r, c] = l0[inside] * zt[:, 0] + l1[inside] * zt[:, 1] + l2[inside] * zt[:, 2]
+        out[row[inside] - block.row0, col[inside] - block.col0] = (
+            l0[inside] * zt[:, 0] + l1[inside] * zt[:, 1] + l2[inside] * zt[:, 2])
         used[t[inside]] = True
         start = stop
-    bad = used & ~good
-    if not bad.any():
-        return out, None
-    need = boxes[bad]
-    lo, hi = need[:, :2].min(axis=0), need[:, 2:].max(axis=0)
-    return out, tuple(float(v) for v in np.concatenate([lo, hi]) + shift)
+    return out, used
+
+
+def _inside(pts: np.ndarray, box: np.ndarray) -> np.ndarray:
+    return (pts[:, 0] >= box[0]) & (pts[:, 1] >= box[1]) & (pts[:, 0] <= box[2]) & (pts[:, 1] <= box[3])
+
+
+def _hull_gaps(dem: np.ndarray, raw: np.ndarray, pts: np.ndarray, grid: GridSpec, block: Block, ext: np.ndarray,
+               box: np.ndarray) -> bool:
+    """Whether the hull of all given points holds a cell centre the triangulation left empty.
+
+    Near the data's outer edge a window's convex hull can fall short of the
+    hull of the whole data set (long, straight edges), leaving cells empty
+    that an untiled run fills.
+    """
+    rows, cols = np.nonzero(np.isnan(dem))
+    cx, cy = (cols + block.col0 + 0.5) * grid.res, -(rows + block.row0 + 0.5) * grid.res
+    inside = (cx >= max(ext[0], box[0]) - grid.res) & (cx <= min(ext[2], box[2]) + grid.res)
+    inside &= (cy >= max(ext[1], box[1]) - grid.res) & (cy <= min(ext[3], box[3]) + grid.res)
+    outside = ~_inside(raw, box)
+    if not inside.any() or not outside.any() or len(pts) < 3:
+        return False
+    try:
+        hull = ConvexHull(pts)
+    except QhullError:
+        return False
+    q = np.column_stack([cx[inside], cy[inside]])
+    return bool(((q @ hull.equations[:, :2].T + hull.equations[:, 2]) <= 1e-9).all(axis=1).any())
+
+
+@dataclass(frozen=True)
+class TinResult:
+    """A gridded block and how far beyond it the points used reach."""
+
+    dem: np.ndarray  # float32, NaN = no data
+    window: Bounds  # the points triangulated lie in here (map units)
+    uncertain: bool  # some cell may differ from a triangulation of the whole data set
+
+
+def tin_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    grid: GridSpec,
+    block: Block,
+    window: Bounds | None = None,
+    limit: Bounds | None = None,
+    extent: Bounds | None = None,
+) -> TinResult:
+    """Grid ground points onto ``block`` by TIN, certified against the whole data set.
+
+    Parameters
+    ----------
+    x, y, z : every ground point within ``limit`` (all of them when ``limit`` is None).
+    window : triangulate the points in here first (None: all points given).
+    limit : the given points are all the data set's points in here.
+    extent : bounds of the whole data set (no point lies outside).
+
+    Every triangle that gives a cell its value is checked: when a given point
+    outside the window lies in its circumcircle, the window grows to cover
+    that circle and the block is triangulated again. A triangle whose circle
+    reaches beyond ``limit`` (inside ``extent``) cannot be checked and marks
+    the result uncertain.
+    """
+    x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, z))
+    raw = np.column_stack([x - grid.x0, y - grid.y1])  # one global offset for every tile
+    pts = raw + jitter(x, y, z)
+    shift = np.array([grid.x0, grid.y1, grid.x0, grid.y1])
+    if window is None or limit is None:
+        box = lim = np.array([-np.inf, -np.inf, np.inf, np.inf])
+    else:
+        box, lim = np.asarray(window, float) - shift, np.asarray(limit, float) - shift
+    ext = np.asarray(extent, float) - shift if extent is not None else np.array([-np.inf, -np.inf, np.inf, np.inf])
+    while True:
+        inw = np.flatnonzero(_inside(raw, box))
+        tris = inw[delaunay_triangles(pts[inw])] if len(inw) else np.zeros((0, 3), dtype=np.int64)
+        dem, used = rasterise(pts, z, tris, grid, block)
+        tris = tris[used]
+        centre, radius = circumcircles(pts[tris, 0], pts[tris, 1])
+        reach = np.column_stack([
+            np.maximum(centre[:, 0] - radius, ext[0]), np.maximum(centre[:, 1] - radius, ext[1]),
+            np.minimum(centre[:, 0] + radius, ext[2]), np.minimum(centre[:, 1] + radius, ext[3]),
+        ])
+        beyond = ~((reach[:, 0] >= box[0]) & (reach[:, 1] >= box[1]) & (reach[:, 2] <= box[2]) & (reach[:, 3] <= box[3]))
+        ring = np.ones(len(pts), dtype=bool)
+        ring[inw] = False
+        conflict = np.zeros(len(tris), dtype=bool)
+        if beyond.any() and ring.any():
+            tree = cKDTree(pts[ring])
+            check = np.flatnonzero(beyond)
+            conflict[check] = tree.query_ball_point(centre[check], radius[check] * (1 + 1e-9) + 1e-9,
+                                                    return_length=True) > 0
+        if not conflict.any() and not np.array_equal(box, lim) and _hull_gaps(dem, raw, pts, grid, block, ext, box):
+            box = lim  # the data's hull covers cells this window's hull leaves empty: use every point given
+            continue
+        if not conflict.any():
+            unchecked = beyond & ~((reach[:, 0] >= lim[0]) & (reach[:, 1] >= lim[1])
+                                   & (reach[:, 2] <= lim[2]) & (reach[:, 3] <= lim[3]))
+            return TinResult(dem, tuple(float(v) for v in box + shift), bool(unchecked.any()))
+        grown = np.concatenate([np.minimum(box[:2], reach[conflict, :2].min(axis=0)),
+                                np.maximum(box[2:], reach[conflict, 2:].max(axis=0))])
+        grown = np.concatenate([np.maximum(grown[:2], lim[:2]), np.minimum(grown[2:], lim[2:])])
+        if np.array_equal(grown, box):  # conflicting points lie beyond the limit: cannot do better
+            return TinResult(dem, tuple(float(v) for v in box + shift), True)
+        box = grown

@@ -9,11 +9,11 @@ from scipy import ndimage
 from scipy.interpolate import LinearNDInterpolator
 
 from cloudbutton.core.errors import InputError
-from cloudbutton.pipelines.geospatial.grid import GridSpec, plan_grid, plan_tiles
+from cloudbutton.pipelines.geospatial.grid import GridSpec, owner_tiles, plan_grid, plan_tiles, tiles_reaching
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
 from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_disk, smrf_ground
-from cloudbutton.pipelines.geospatial.tin import tin_block
+from cloudbutton.pipelines.geospatial.tin import Block, tin_grid
 
 
 def _disk(r: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def _disk(r: int) -> np.ndarray:
     return xx * xx + yy * yy <= r * r
 
 
-@pytest.mark.parametrize("radius", [1, 3, 7])
+@pytest.mark.parametrize("radius", [1, 3, 7, 18])
 def test_disk_opening_matches_scipy_footprint(radius):
     z = np.random.default_rng(radius).normal(size=(23, 31)).cumsum(axis=1)
     fp = _disk(radius)
@@ -36,6 +36,22 @@ def test_knn_fill_uses_all_cells_tied_at_kth_distance():
     grid[0, 0] = 100.0  # farther: sqrt(8)
     filled = _knn_fill(grid, k=2)
     assert filled[2, 2] == pytest.approx(2.5)  # the four tied donors, not two of them
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_knn_fill_matches_a_brute_force_tie_inclusive_mean(seed):
+    """Small gaps (ring sums) and a hole wider than the ring radius (KD-tree) against every distance."""
+    rng = np.random.default_rng(seed)
+    grid = rng.normal(size=(60, 70)).cumsum(axis=0)
+    grid[rng.random(grid.shape) < 0.5] = np.nan
+    grid[10:45, 20:55] = np.nan
+    filled = _knn_fill(grid, k=8)
+    donors = np.argwhere(~np.isnan(grid))
+    values = grid[~np.isnan(grid)]
+    for r, c in np.argwhere(np.isnan(grid)):
+        d = np.hypot(*(donors - (r, c)).T)
+        kth = np.sort(d)[7]
+        assert filled[r, c] == pytest.approx(values[d <= kth + 1e-9].mean(), abs=1e-9)
 
 
 def test_filter_scores_by_hand():
@@ -76,50 +92,110 @@ def test_tin_matches_scipy_linear_interpolation():
     g = _grid()
     x, y = rng.uniform(1000, 1040, 600), rng.uniform(1970, 2000, 600)
     z = np.sin(x / 5) + 0.1 * y
-    block, need = tin_block(x, y, z, g, 0, 0, g.width, g.height)
+    result = tin_grid(x, y, z, g, Block(0, 0, g.width, g.height))
     cx, cy = np.meshgrid(g.x0 + np.arange(40) + 0.5, g.y1 - np.arange(30) - 0.5)
     oracle = LinearNDInterpolator(np.column_stack([x - g.x0, y - g.y1]), z)(cx - g.x0, cy - g.y1)
-    assert need is None
-    np.testing.assert_array_equal(np.isnan(block), np.isnan(oracle))
-    np.testing.assert_allclose(block[~np.isnan(block)], oracle[~np.isnan(oracle)], atol=1e-5)
+    assert not result.uncertain
+    np.testing.assert_array_equal(np.isnan(result.dem), np.isnan(oracle))
+    np.testing.assert_allclose(result.dem[~np.isnan(result.dem)], oracle[~np.isnan(oracle)], atol=1e-5)
 
 
 @pytest.mark.parametrize("n", [0, 2])
 def test_tin_with_too_few_points_is_nodata(n):
     g = _grid()
-    block, _ = tin_block(np.arange(n) + 1001.0, np.full(n, 1990.0), np.ones(n), g, 0, 0, 5, 5)
-    assert np.isnan(block).all()
+    result = tin_grid(np.arange(n) + 1001.0, np.full(n, 1990.0), np.ones(n), g, Block(0, 0, 5, 5))
+    assert np.isnan(result.dem).all()
 
 
-def test_tin_with_collinear_points_is_nodata():
+def test_tin_with_collinear_points_fills_only_cells_on_the_line():
     g = _grid()
     x = 1000.0 + np.arange(10)
-    block, _ = tin_block(x, 2000.0 - np.arange(10), np.ones(10), g, 0, 0, 10, 10)
-    assert np.isnan(block).all()
+    result = tin_grid(x, 2000.0 - np.arange(10), x - 1000.0, g, Block(0, 0, 10, 10))
+    rows, cols = np.nonzero(~np.isnan(result.dem))
+    assert (rows == cols).all()  # cell centres (c + 0.5, -(r + 0.5)) on the line x - 1000 = 2000 - y
+    np.testing.assert_allclose(result.dem[rows, cols], cols + 0.5, atol=1e-5)
+
+
+def _within(x, y, box):
+    return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
 
 
 def test_tin_ties_on_a_lattice_resolve_the_same_in_any_window():
-    """Lattice points are all cocircular; a window's certified cells must equal the full run's."""
+    """Lattice points are all cocircular; a window's cells must equal the full run's."""
     g = GridSpec(x0=0.0, y1=60.0, res=0.5, width=120, height=120)
     xx, yy = np.meshgrid(np.arange(0, 60.0, 1.5), np.arange(0, 60.0, 1.5))
     x, y = xx.ravel(), yy.ravel()
     z = np.random.default_rng(0).normal(size=x.size)
-    full, _ = tin_block(x, y, z, g, 0, 0, g.width, g.height)
-    window = (15.0, 15.0, 50.0, 50.0)
-    sel = (x >= window[0]) & (x <= window[2]) & (y >= window[1]) & (y <= window[3])
-    part, need = tin_block(x[sel], y[sel], z[sel], g, 50, 50, 30, 30, window, (0.0, 0.0, 60.0, 60.0))
-    assert need is None
-    np.testing.assert_array_equal(part, full[50:80, 50:80])
+    full = tin_grid(x, y, z, g, Block(0, 0, g.width, g.height)).dem
+    window, limit = (15.0, 15.0, 50.0, 50.0), (10.0, 10.0, 55.0, 55.0)
+    sel = _within(x, y, limit)
+    part = tin_grid(x[sel], y[sel], z[sel], g, Block(50, 50, 30, 30), window, limit, (0.0, 0.0, 60.0, 60.0))
+    assert not part.uncertain
+    np.testing.assert_array_equal(part.dem, full[50:80, 50:80])
 
 
-def test_uncertified_triangles_ask_for_a_larger_window():
+def test_a_conflicting_point_outside_the_window_grows_it():
     g = _grid()
     rng = np.random.default_rng(2)
     x, y = rng.uniform(1000, 1040, 50), rng.uniform(1970, 2000, 50)
-    window = (1015.0, 1980.0, 1025.0, 1990.0)
-    sel = (x >= window[0]) & (x <= window[2]) & (y >= window[1]) & (y <= window[3])
-    _, need = tin_block(x[sel], y[sel], x[sel] * 0, g, 15, 10, 10, 10, window, (1000.0, 1970.0, 1040.0, 2000.0))
-    assert need is not None and (need[0] < window[0] or need[2] > window[2] or need[1] < window[1])
+    z = rng.normal(size=50)
+    window, extent = (1015.0, 1980.0, 1025.0, 1990.0), (1000.0, 1970.0, 1040.0, 2000.0)
+    block = Block(15, 10, 10, 10)
+    full = tin_grid(x, y, z, g, Block(0, 0, g.width, g.height)).dem
+    grown = tin_grid(x, y, z, g, block, window, extent, extent)
+    assert grown.window != window and not grown.uncertain
+    np.testing.assert_array_equal(grown.dem, full[10:20, 15:25])
+    # Given only the window's points, the same triangles cannot be checked: flagged, not silently wrong.
+    sel = _within(x, y, window)
+    alone = tin_grid(x[sel], y[sel], z[sel], g, block, window, window, extent)
+    assert alone.uncertain
+
+
+@pytest.mark.parametrize("tile_size", [7, 13, 40])
+@pytest.mark.parametrize("halo", [12.0, 80.0])
+def test_tiles_reproduce_the_untiled_tin_exactly(tile_size, halo):
+    """Points with holes and straight data edges: every tile size gives the untiled raster, coverage
+    at the data's outer edge included. With a halo smaller than the holes, only tiles that say they
+    are uncertain may differ."""
+    rng = np.random.default_rng(tile_size)
+    n = 3000
+    x, y = rng.uniform(0, 60, n), rng.uniform(0, 45, n)
+    keep = (np.hypot(x - 20, y - 20) > 8) & ~((x > 35) & (x < 50) & (y > 5) & (y < 12))
+    x, y = x[keep], y[keep]
+    z = np.cos(x / 7) * 3 + y / 5
+    g = plan_grid((x.min(), y.min(), x.max(), y.max()), 0.5)
+    extent = (x.min(), y.min(), x.max(), y.max())
+    full = tin_grid(x, y, z, g, Block(0, 0, g.width, g.height)).dem
+    tiles = plan_tiles(g, tile_size, 3.0)
+    mosaic, checked = np.full_like(full, np.nan), np.zeros(full.shape, bool)
+    for index, idx in tiles_reaching(x, y, tiles, g, halo):
+        t = tiles[index]
+        limit = (t.core[0] - halo, t.core[1] - halo, t.core[2] + halo, t.core[3] + halo)
+        part = tin_grid(x[idx], y[idx], z[idx], g, Block(t.col0, t.row0, t.ncols, t.nrows), t.read, limit, extent)
+        mosaic[t.row0 : t.row0 + t.nrows, t.col0 : t.col0 + t.ncols] = part.dem
+        checked[t.row0 : t.row0 + t.nrows, t.col0 : t.col0 + t.ncols] = not part.uncertain
+    if halo > 60:
+        assert checked.all()
+    np.testing.assert_array_equal(mosaic[checked], full[checked])
+
+
+def test_points_reach_exactly_the_tiles_around_them():
+    g = plan_grid((0, 0, 103, 57), 1.0)
+    tiles = plan_tiles(g, 25, 5)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-1, 104, 4000), rng.uniform(-1, 58, 4000)
+    x[:50], y[:50] = 25.0, 32.0  # exactly on tile corners
+    routed = dict((t, set(idx.tolist())) for t, idx in tiles_reaching(x, y, tiles, g, 7.5))
+    for i, t in enumerate(tiles):
+        lo, hi = np.array(t.core[:2]) - 7.5, np.array(t.core[2:]) + 7.5
+        expected = set(np.flatnonzero((x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])).tolist())
+        assert routed.get(i, set()) == expected
+    owners = owner_tiles(x, y, tiles, g)
+    col = np.clip(np.floor(x - g.x0), 0, g.width - 1)
+    row = np.clip(np.floor(g.y1 - y), 0, g.height - 1)
+    for i, t in enumerate(tiles):
+        mine = (col >= t.col0) & (col < t.col0 + t.ncols) & (row >= t.row0) & (row < t.row0 + t.nrows)
+        np.testing.assert_array_equal(owners == i, mine)
 
 
 def test_plan_grid_snaps_origin_and_covers_bounds():

@@ -17,7 +17,8 @@ def test_same_raster_on_every_executor_and_tiling(sample_tiles, tmp_path):
         result = dem(tiles, str(out), tile_size=tile_size, resolution=2.0, executor=executor, workers=2, quiet=True)
         assert result.kpi["run"]["executor"] == executor
         runs[(executor, tile_size)] = read_dem(out)[0]
-    assert [s["partitions"] for s in result.kpi["stages"]] == [result.value["tiles"], 1]
+    stages = {s["name"]: s["partitions"] for s in result.kpi["stages"]}
+    assert stages == {"read": 2, "ground": result.value["tiles"], "tin": result.value["tiles"], "mosaic": 1}
     assert result.value["tiles"] >= 3
     reference = runs[("threads", 10_000.0)]
     assert np.isfinite(reference).mean() > 0.9

@@ -13,7 +13,7 @@ from pyproj import CRS
 
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial import classify, dem
-from cloudbutton.pipelines.geospatial.lasio import read_points, read_source
+from cloudbutton.pipelines.geospatial.lasio import ReadPart, plan_reads, read_part, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
 from .geospatial_helpers import read_dem
@@ -43,9 +43,14 @@ def test_every_point_format_reads_and_skips_withheld(tmp_path, pf, suffix):
     src = read_source(path)
     assert src.point_format == pf and src.count == 40
     assert CRS.from_wkt(src.crs_wkt).to_epsg() == 25831
-    pts = read_points(src, (0, 0, 1e4, 1e4), chunk=7)  # several chunks
+    pts = read_part(ReadPart(src, 0, src.count), chunk=7)  # several chunks
     assert len(pts.x) == 30  # every fourth point is withheld
     np.testing.assert_array_equal(pts.index, [i for i in range(40) if i % 4])
+    # Ranges (a seek into the LAZ stream for all but the first) read the same points.
+    parts = [read_part(part, chunk=5) for part in plan_reads([src], points_per_part=13)]
+    assert len(parts) == 4
+    np.testing.assert_array_equal(np.concatenate([p.index for p in parts]), pts.index)
+    np.testing.assert_array_equal(np.concatenate([p.z for p in parts]), pts.z)
 
 
 @pytest.mark.parametrize("suffix", [".las", ".laz"])
