@@ -44,7 +44,7 @@ import json, sys
 from cloudbutton.pipelines.geospatial import dem
 inputs, out, ground, executor, info = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 r = dem(inputs, out, ground=ground, executor=executor, workers=2, quiet=True)
-tasks = [t for t in r.kpi["tasks"] if t["stage"] == "tile" and t["status"] == "ok"]
+tasks = [t for t in r.kpi["tasks"] if t["stage"] != "mosaic" and t["status"] == "ok"]
 json.dump({**r.value, "graph_wall": r.kpi["run"]["wall_s"],
            "task_rss_mb": max(t["peak_rss_bytes"] for t in tasks) / 2**20}, open(info, "w"))
 """

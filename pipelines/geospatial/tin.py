@@ -58,10 +58,7 @@ def delaunay_triangles(pts: np.ndarray) -> np.ndarray:
         return np.zeros((0, 3), dtype=np.int64)
     if tris is None or not len(tris):
         return np.zeros((0, 3), dtype=np.int64)
-    tris = tris.astype(np.int64)
-    a, b, c = pts[tris[:, 0]], pts[tris[:, 1]], pts[tris[:, 2]]
-    area2 = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    return tris[np.abs(area2) > 1e-12]
+    return tris.astype(np.int64)
 
 
 def circumcircles(tx: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,10 +98,12 @@ def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, 
     res = grid.res
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
     tx, ty = pts[tris, 0], pts[tris, 1]
-    cmin = np.maximum(np.ceil(tx.min(1) / res - 0.5), block.col0).astype(np.int64)
-    cmax = np.minimum(np.floor(tx.max(1) / res - 0.5), block.col0 + block.ncols - 1).astype(np.int64)
-    rmin = np.maximum(np.ceil(-ty.max(1) / res - 0.5), block.row0).astype(np.int64)
-    rmax = np.minimum(np.floor(-ty.min(1) / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
+    a, b, c = tx.T
+    cmin = np.maximum(np.ceil(np.minimum(np.minimum(a, b), c) / res - 0.5), block.col0).astype(np.int64)
+    cmax = np.minimum(np.floor(np.maximum(np.maximum(a, b), c) / res - 0.5), block.col0 + block.ncols - 1).astype(np.int64)
+    a, b, c = ty.T
+    rmin = np.maximum(np.ceil(-np.maximum(np.maximum(a, b), c) / res - 0.5), block.row0).astype(np.int64)
+    rmax = np.minimum(np.floor(-np.minimum(np.minimum(a, b), c) / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
     w, h = cmax - cmin + 1, rmax - rmin + 1
     sel = np.flatnonzero((w > 0) & (h > 0))
     counts = (w * h)[sel]
@@ -122,8 +121,9 @@ def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, 
         d2x, d2y = tx[t, 2] - x0, ty[t, 2] - y0
         qx, qy = (col + 0.5) * res - x0, -(row + 0.5) * res - y0
         det = d1x * d2y - d1y * d2x
-        l1 = (qx * d2y - qy * d2x) / det
-        l2 = (d1x * qy - d1y * qx) / det
+        with np.errstate(divide="ignore", invalid="ignore"):  # a sliver with det 0 contains no cell
+            l1 = (qx * d2y - qy * d2x) / det
+            l2 = (d1x * qy - d1y * qx) / det
         l0 = 1.0 - l1 - l2
         inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
         zt = z[tris[t[inside]]]
