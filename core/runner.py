@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from . import storage
 from .errors import TaskFailed
 from .executors import ExecutorSettings, create_executor
+from .executors.base import local_scratch
 from .graph import Graph, Stage
 from .hooks import Hook, ProgressHook
 from .kpi import KPIRecorder, PriceModel
@@ -128,6 +129,9 @@ class _Run:
         self.outputs: dict[str, list[Any]] = {}
         self.run_id = uuid.uuid4().hex[:12]
         self.scratch: str | None = None
+        # An executor that keeps intermediates in memory still spills shuffle buckets to local files,
+        # so the driver does not hold a whole data set between two stages.
+        self.spill: str | None = None
 
     def emit(self, event: str, **kwargs: Any) -> None:
         for hook in self.hooks:
@@ -140,6 +144,8 @@ class _Run:
         if self.executor.remote:
             self.scratch = (f"{self.options.scratch.rstrip('/')}/{self.run_id}" if self.options.scratch
                             else self.executor.scratch_uri(self.run_id))
+        elif any(stage.kind == "shuffle" for stage in self.graph.stages.values()):
+            self.spill = local_scratch(self.run_id)
         for stage in self.graph.stages.values():
             self.outputs[stage.name] = self._stage(stage)
         final = self.outputs[self.graph.last.name]
@@ -160,7 +166,8 @@ class _Run:
         side = {name: SideInput(tuple(self.outputs[dep]), self.graph.stages[dep].kind == "reduce")
                 for name, dep in stage.side.items()}
         shuffle = self.graph.shuffle_after(stage.name)
-        spill = self.scratch is not None and stage is not self.graph.last
+        spill_to = self.scratch or (self.spill if shuffle else None)
+        spill = spill_to is not None and stage is not self.graph.last
         memory = stage.memory_mb or self.options.memory_mb
         params: Any = stage.params
         if self.scratch is not None:  # large inputs travel by reference (Lithops caps a job's task data at 4 MiB)
@@ -169,7 +176,7 @@ class _Run:
         now = time.time()
         specs = [TaskSpec(stage.name, i, stage.fn, item, params, side,
                           self.options.retries, self.options.task_timeout_s,
-                          f"{self.scratch}/{stage.name}/{i}.pkl" if spill else None,
+                          f"{spill_to}/{stage.name}/{i}.pkl" if spill else None,
                           shuffle.partitions if shuffle else None, memory, self.lithops_config, now)
                  for i, item in enumerate(items)]
         self.emit("stage_start", stage=stage.name, kind=stage.kind, tasks=len(specs), memory_mb=memory)
@@ -218,8 +225,9 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
     finally:
         job.executor.shutdown()
         job.emit("run_end", ok=ok)
-        if job.scratch is not None:
-            storage.delete_prefix(job.scratch)
+        for scratch in (job.scratch, job.spill):
+            if scratch is not None:
+                storage.delete_prefix(scratch)
     kpi = recorder.report()
     if options.kpi_path:
         write_kpi(kpi, options.kpi_path)
