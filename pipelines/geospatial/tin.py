@@ -73,6 +73,23 @@ def circumcircles(tx: np.ndarray, ty: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.column_stack([ax + ux, ay + uy]), np.hypot(ux, uy)
 
 
+def disk_in_box(centre: np.ndarray, radius: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Bounding boxes (xmin, ymin, xmax, ymax) of each disk intersected with ``box``.
+
+    Empty intersections give (inf, inf, -inf, -inf), which lies inside any box.
+    The circle of a thin triangle on the data's outer edge is huge, but only a
+    thin lens of it lies where points can be.
+    """
+    lo, hi = box[:2], box[2:]
+    gap = np.maximum(np.maximum(lo - centre, centre - hi), 0.0)  # distance from the centre to the box's x / y span
+    with np.errstate(invalid="ignore"):
+        half = np.sqrt(radius[:, None] ** 2 - gap[:, ::-1] ** 2)  # half-width in x within the y span, and vice versa
+    out = np.column_stack([np.maximum(centre - half, lo), np.minimum(centre + half, hi)])
+    empty = ~(np.isfinite(half).all(axis=1) & (out[:, 0] <= out[:, 2]) & (out[:, 1] <= out[:, 3]))
+    out[empty] = (np.inf, np.inf, -np.inf, -np.inf)
+    return out
+
+
 @dataclass(frozen=True)
 class Block:
     """Cells of the global grid to fill: a column/row offset and a shape."""
@@ -210,10 +227,7 @@ def tin_grid(
         dem, used = rasterise(pts, z, tris, grid, block)
         tris = tris[used]
         centre, radius = circumcircles(pts[tris, 0], pts[tris, 1])
-        reach = np.column_stack([
-            np.maximum(centre[:, 0] - radius, ext[0]), np.maximum(centre[:, 1] - radius, ext[1]),
-            np.minimum(centre[:, 0] + radius, ext[2]), np.minimum(centre[:, 1] + radius, ext[3]),
-        ])
+        reach = disk_in_box(centre, radius, ext)
         beyond = ~((reach[:, 0] >= box[0]) & (reach[:, 1] >= box[1]) & (reach[:, 2] <= box[2]) & (reach[:, 3] <= box[3]))
         ring = np.ones(len(pts), dtype=bool)
         ring[inw] = False

@@ -13,7 +13,7 @@ from cloudbutton.pipelines.geospatial.grid import GridSpec, owner_tiles, plan_gr
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
 from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_disk, smrf_ground
-from cloudbutton.pipelines.geospatial.tin import Block, tin_grid
+from cloudbutton.pipelines.geospatial.tin import Block, disk_in_box, tin_grid
 
 
 def _disk(r: int) -> np.ndarray:
@@ -177,6 +177,24 @@ def test_tiles_reproduce_the_untiled_tin_exactly(tile_size, halo):
     if halo > 60:
         assert checked.all()
     np.testing.assert_array_equal(mosaic[checked], full[checked])
+
+
+def test_disk_in_box_bounds_the_part_of_each_disk_inside_the_box():
+    rng = np.random.default_rng(4)
+    centre, radius = rng.uniform(-30, 40, (200, 2)), rng.uniform(0.5, 40, 200)
+    box = np.array([0.0, 0.0, 10.0, 6.0])
+    got = disk_in_box(centre, radius, box)
+    angle, frac = np.meshgrid(np.linspace(0, 2 * np.pi, 721), np.sqrt(np.linspace(0, 1, 400)))
+    for (cx, cy), r, b in zip(centre, radius, got):
+        px, py = cx + r * frac * np.cos(angle), cy + r * frac * np.sin(angle)
+        inside = (px >= 0) & (px <= 10) & (py >= 0) & (py <= 6)
+        if not inside.any():
+            assert b[0] > b[2] or r < 1.0  # empty (or too thin for the samples to see)
+            continue
+        assert b[0] <= px[inside].min() + 1e-9 and b[2] >= px[inside].max() - 1e-9
+        assert b[1] <= py[inside].min() + 1e-9 and b[3] >= py[inside].max() - 1e-9
+        assert b[2] - b[0] <= px[inside].max() - px[inside].min() + 0.1 * r + 1e-6  # and not much larger
+        assert b[3] - b[1] <= py[inside].max() - py[inside].min() + 0.1 * r + 1e-6
 
 
 def test_points_reach_exactly_the_tiles_around_them():
