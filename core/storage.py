@@ -8,6 +8,7 @@ with :func:`configure` (the runner sets it in the driver and in every task).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 from urllib.parse import urlparse
 
 #: URI scheme -> Lithops storage backend name.
@@ -115,6 +116,45 @@ def read_range(uri: str, start: int = 0, end: int | None = None) -> bytes:
     with open(local_path(uri), "rb") as handle:
         handle.seek(start)
         return handle.read(-1 if end is None else end - start)
+
+
+class _RangeFile(io.RawIOBase):
+    """A read-only, seekable file over an object that fetches the byte ranges read, nothing more."""
+
+    def __init__(self, uri: str):
+        super().__init__()
+        self.uri, self.size, self.pos = uri, size(uri), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        data = read_range(self.uri, self.pos, min(self.pos + len(buffer), self.size))
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def open_ranged(uri: str, buffer_size: int = 1 << 20) -> BinaryIO:
+    """A seekable binary file over ``uri`` that transfers only what is read (in ``buffer_size`` blocks).
+
+    For libraries that accept file objects (laspy, lazrs): a task decoding one
+    range of a large object fetches that range and the headers, not the whole object.
+    """
+    if not is_object_uri(uri):
+        return open(local_path(uri), "rb")
+    return io.BufferedReader(_RangeFile(uri), buffer_size)
 
 
 def write_bytes(uri: str, data: bytes) -> None:

@@ -21,7 +21,7 @@ from pyproj import CRS
 
 from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
-from cloudbutton.core.storage import is_object_uri, local_path, open_input
+from cloudbutton.core.storage import is_object_uri, local_path
 
 LAS_SUFFIXES = (".las", ".laz")
 #: Single-threaded LAZ codec: tasks are the unit of parallelism, and lazrs's
@@ -205,7 +205,7 @@ def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:
     parts: list[Points] = []
     start = part.start
     try:
-        with open_input(part.source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
+        with laspy.open(storage.open_ranged(part.source.uri), laz_backend=LAZ_BACKEND) as reader:
             if start:
                 reader.seek(start)
             while start < part.stop:

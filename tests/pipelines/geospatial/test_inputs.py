@@ -185,3 +185,31 @@ def test_object_storage_input_gives_the_same_raster(shared_data, tmp_path):
     dem(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "local.tif"), ground="class", workers=2,
         quiet=True)
     np.testing.assert_array_equal(read_dem(tmp_path / "remote.tif")[0], read_dem(tmp_path / "local.tif")[0])
+
+
+def test_a_read_task_fetches_only_its_range_of_a_remote_laz(tmp_path):
+    """Each read task transfers its own LAZ chunks (and the headers), not the whole object."""
+    from cloudbutton.core import storage
+
+    rng = np.random.default_rng(5)
+    n = 1_500_000
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.add_crs(CRS.from_epsg(25831))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = rng.uniform(0, 500, n), rng.uniform(0, 500, n), rng.uniform(0, 50, n)
+    local = tmp_path / "big.laz"
+    las.write(str(local))
+    uri = f"localhost://cloudbutton-geo-test/{tmp_path.name}/big.laz"
+    storage.write_bytes(uri, local.read_bytes())
+    try:
+        remote = read_source(uri)
+        parts = plan_reads([remote], points_per_part=250_000)
+        before = storage.remote_bytes()[0]
+        last = read_part(parts[-1])
+        fetched = storage.remote_bytes()[0] - before
+    finally:
+        storage.delete_prefix(uri.rsplit("/", 1)[0] + "/")
+    assert fetched < 0.4 * local.stat().st_size  # the last sixth of the points, plus 1 MB read-ahead blocks
+    expected = read_part(plan_reads([read_source(str(local))], points_per_part=250_000)[-1])
+    np.testing.assert_array_equal(last.index, expected.index)
+    np.testing.assert_array_equal(last.z, expected.z)
