@@ -77,7 +77,7 @@ def bench_dataset(name, bam, reference, truth, bed, region, work: Path, repeats:
 
 def write_report(rows: list[dict], header: str, synthetic: str) -> None:
     """Markdown table + PNG bar chart."""
-    lines = ["# Genomics benchmark: `genomics call` vs bcftools", "", f"Machine: {header}", "",
+    lines = ["# Genomics benchmark: `genomics call` vs bcftools", "", f"{header}", "",
              f"Data: NA12878 chr20:10.0-10.1 Mb slice (52k reads, ~52x; F1 inside the 8,999 bp confident BED); "
              f"{synthetic}.", "",
              "Wall = whole process (interpreter start, planning, calling, merge) under /usr/bin/time; "

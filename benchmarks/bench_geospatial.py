@@ -80,7 +80,13 @@ def ensure_gdal() -> str:
     return shutil.which("gdal_grid") or "gdal_grid"
 
 
-def bench(name: str, inputs: list[str], work: Path) -> list[dict]:
+def timed(cmd: list[str], repeat: int) -> tuple[float, float, float]:
+    """Median wall, CPU and peak RSS of ``repeat`` runs of ``cmd`` (the machine is shared)."""
+    runs = np.array([time_command(cmd, env=ENV) for _ in range(repeat)])
+    return tuple(float(v) for v in np.median(runs, axis=0))
+
+
+def bench(name: str, inputs: list[str], work: Path, repeat: int) -> list[dict]:
     """gdal_grid, untiled scipy, and the pipeline (class and SMRF ground) on one data set."""
     work.mkdir(parents=True, exist_ok=True)
     sources = [read_source(p) for p in inputs]
@@ -105,18 +111,18 @@ def bench(name: str, inputs: list[str], work: Path) -> list[dict]:
             "-txe", str(grid.x0), str(x1), "-tye", str(grid.y1), str(y0), "-outsize", str(grid.width),
             str(grid.height), "-ot", "Float32", "-a_srs", str(crs_file), str(work / "ground.vrt"), str(work / "gdal.tif")]
     rows = []
-    wall, cpu, rss = time_command(gdal, env=ENV)
+    wall, cpu, rss = timed(gdal, repeat)
     rows.append({"data": name, "tool": "gdal_grid -a linear (class ground, 1 core)", "wall": wall, "cpu": cpu,
                  "rss": rss})
     anchor = wall
-    wall, cpu, rss = time_command([sys.executable, "-c", UNTILED, ",".join(inputs), str(work / "scipy.tif"), str(grid.x0),
-                            str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)], env=ENV)
+    wall, cpu, rss = timed([sys.executable, "-c", UNTILED, ",".join(inputs), str(work / "scipy.tif"), str(grid.x0),
+                            str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)], repeat)
     rows.append({"data": name, "tool": "untiled scipy TIN (class ground, 1 core)", "wall": wall, "cpu": cpu,
                  "rss": rss})
     for ground, executor in (("class", "threads"), ("smrf", "threads"), ("smrf", "processes")):
         info = work / f"{ground}-{executor}.json"
-        wall, cpu, rss = time_command([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
-                                ground, executor, str(info)], env=ENV)
+        wall, cpu, rss = timed([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
+                                ground, executor, str(info)], repeat)
         value = json.loads(info.read_text())
         rows.append({"data": name, "tool": f"cloudbutton dem --ground {ground}, {executor} x2", "wall": wall,
                      "cpu": cpu, "rss": rss, "task_rss": value["task_rss_mb"], "graph_wall": value["graph_wall"],
@@ -130,15 +136,17 @@ def write_report(rows: list[dict], header: str) -> None:
     """Markdown table + PNG under benchmarks/results/."""
     lines = [
         "# Geospatial benchmark: LiDAR -> DTM", "",
-        f"Machine: {header}. Measured by `python benchmarks/bench_geospatial.py` (one run per row; "
-        "the machine is shared, so treat walls as rough and compare within a data set).", "",
+        f"{header} Measured by `python benchmarks/bench_geospatial.py`: each row on the real data "
+        "sets is the median of several runs (`--repeat`), each synthetic row one run; the machine is shared, "
+        "so compare within a data set.", "",
         "Wall, CPU and RSS are /usr/bin/time of the whole child process (imports, reading, writing); "
-        "'graph' is the pipeline's own kpi.json wall; 'task RSS' is the largest peak RSS of a tile task "
-        "(on threads that is the whole process). Ratio = wall / gdal_grid wall in the same run. "
+        "'graph' is the pipeline's own kpi.json wall; 'task RSS' is the largest peak RSS of a read, SMRF or TIN "
+        "task (on threads that is the whole process); 'max ground/tile' the most ground points one TIN task "
+        "triangulated. Ratio = wall / gdal_grid wall in the same run. "
         "gdal_grid and untiled scipy grid the existing ground classes; `--ground smrf` also classifies "
         "ground itself (the full pipeline: read, SMRF, TIN, COG).", "",
         "| data (points, cells) | tool | wall s | x gdal_grid | CPU s | peak RSS MB | graph s | task RSS MB | "
-        "tiles | max points/tile |",
+        "tiles | max ground/tile |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -177,17 +185,18 @@ def write_report(rows: list[dict], header: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="300,600,900", help="synthetic survey sides in metres")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row on the real data sets (median)")
     args = parser.parse_args()
     header = describe(("cloudbutton", "laspy", "scipy", "rasterio", "lithops", "pyspark"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-geo-") as tmp:
         work = Path(tmp)
-        rows += bench("Topography", [str(SHARED / "Topography.laz")], work / "topo")
-        rows += bench("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")]), work / "cat")
+        rows += bench("Topography", [str(SHARED / "Topography.laz")], work / "topo", args.repeat)
+        rows += bench("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")]), work / "cat", args.repeat)
         for side in (float(s) for s in args.sizes.split(",")):
             paths = write_tiles(make_survey(side, side, seed=1), str(work / f"syn{side:.0f}"), 2, 2)
-            rows += bench(f"synthetic {side:.0f} m", paths, work / f"syn{side:.0f}-run")
+            rows += bench(f"synthetic {side:.0f} m", paths, work / f"syn{side:.0f}-run", 1)
             print(f"synthetic {side:.0f} m done", file=sys.stderr)
     write_report(rows, header)
     print((RESULTS / "geospatial.md").read_text())
