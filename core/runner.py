@@ -116,6 +116,13 @@ def _by_reference(value: Any, uri: str) -> Any:
     return storage.Ref(uri, len(data))
 
 
+def _input_bytes(spec: TaskSpec) -> int:
+    """Stored bytes a task will read from its shuffle bucket (0 when unknown, e.g. in memory)."""
+    if not isinstance(spec.item, ShuffleInput):
+        return 0
+    return sum(part.nbytes for part in spec.item.parts if isinstance(part, storage.Ref))
+
+
 class _Run:
     """One execution of a graph: owns the executor, hooks and stage outputs."""
 
@@ -179,9 +186,11 @@ class _Run:
                           f"{spill_to}/{stage.name}/{i}.pkl" if spill else None,
                           shuffle.partitions if shuffle else None, memory, self.lithops_config, now)
                  for i, item in enumerate(items)]
+        specs.sort(key=_input_bytes, reverse=True)  # largest first: a shorter tail (results keep their order)
         self.emit("stage_start", stage=stage.name, kind=stage.kind, tasks=len(specs), memory_mb=memory)
         results: list[Any] = [None] * len(specs)
-        for index, outcome in self.executor.map(execute_task, specs, memory_mb=memory):
+        for position, outcome in self.executor.map(execute_task, specs, memory_mb=memory):
+            index = specs[position].partition
             self.emit("task_end", stage=stage.name, partition=index, attempts=outcome.attempts)
             if outcome.error is not None:
                 if outcome.input_error is not None:

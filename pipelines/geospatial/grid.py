@@ -70,25 +70,30 @@ def plan_grid(bounds: tuple[float, float, float, float], res: float, max_cells: 
 
 
 def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
-    """Cut ``grid`` into square tiles of about ``tile_size`` map units, row-major.
+    """Cut ``grid`` into tiles of about ``tile_size`` map units, row-major.
 
-    Each tile's core is a whole number of cells; it reads ``buffer`` map units
-    beyond its core so that triangles at the core edge are the same as in an
-    untiled run.
+    Each axis gets round(extent / tile_size) tiles (at least one) of equal
+    width, so no thin sliver tile pays a full buffer and margin for a few
+    cells: sides stay within 0.67-1.5 x ``tile_size`` (smaller when the grid
+    is). Each tile's core is a whole number of cells; it reads ``buffer`` map
+    units beyond its core so that triangles at the core edge are the same as
+    in an untiled run.
     """
     if not (tile_size > 0 and math.isfinite(tile_size)):
         raise InputError("--tile-size", f"must be a positive number, got {tile_size}")
     if not (buffer >= 0 and math.isfinite(buffer)):
         raise InputError("--buffer", f"must be >= 0, got {buffer}")
-    step = max(1, round(tile_size / grid.res))
-    nx, ny = math.ceil(grid.width / step), math.ceil(grid.height / step)
+    cells = tile_size / grid.res
+    nx, ny = max(1, round(grid.width / cells)), max(1, round(grid.height / cells))
     if nx * ny > MAX_TILES:
         raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {MAX_TILES:,}); use larger tiles")
+    step_c, step_r = math.ceil(grid.width / nx), math.ceil(grid.height / ny)
+    nx, ny = math.ceil(grid.width / step_c), math.ceil(grid.height / step_r)
     tiles = []
     for j in range(ny):
         for i in range(nx):
-            col0, row0 = i * step, j * step
-            ncols, nrows = min(step, grid.width - col0), min(step, grid.height - row0)
+            col0, row0 = i * step_c, j * step_r
+            ncols, nrows = min(step_c, grid.width - col0), min(step_r, grid.height - row0)
             xmin = grid.x0 + col0 * grid.res
             ymax = grid.y1 - row0 * grid.res
             core = (xmin, ymax - nrows * grid.res, xmin + ncols * grid.res, ymax)
@@ -126,11 +131,11 @@ def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSp
     cores = np.array([t.core for t in tiles])
     lo, hi = cores[:, :2] - reach, cores[:, 2:] + reach
     span_x, span_y = step_c * grid.res, step_r * grid.res
-    # Candidate tiles from the lattice, one extra on each side against rounding; exact test below.
-    i0 = np.clip(np.floor((x - grid.x0 - reach) / span_x).astype(np.int64) - 1, 0, nx - 1)
-    i1 = np.clip(np.floor((x - grid.x0 + reach) / span_x).astype(np.int64) + 1, 0, nx - 1)
-    j0 = np.clip(np.floor((grid.y1 - y - reach) / span_y).astype(np.int64) - 1, 0, ny - 1)
-    j1 = np.clip(np.floor((grid.y1 - y + reach) / span_y).astype(np.int64) + 1, 0, ny - 1)
+    eps = 1e-9  # candidate tiles from the lattice, widened against rounding; the exact test below decides
+    i0 = np.clip(np.floor((x - grid.x0 - reach) / span_x - eps).astype(np.int64), 0, nx - 1)
+    i1 = np.clip(np.floor((x - grid.x0 + reach) / span_x + eps).astype(np.int64), 0, nx - 1)
+    j0 = np.clip(np.floor((grid.y1 - y - reach) / span_y - eps).astype(np.int64), 0, ny - 1)
+    j1 = np.clip(np.floor((grid.y1 - y + reach) / span_y + eps).astype(np.int64), 0, ny - 1)
     hits_t, hits_p = [], []
     for dj in range(int((j1 - j0).max()) + 1):
         for di in range(int((i1 - i0).max()) + 1):

@@ -155,27 +155,64 @@ def _inside(pts: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (pts[:, 0] >= box[0]) & (pts[:, 1] >= box[1]) & (pts[:, 0] <= box[2]) & (pts[:, 1] <= box[3])
 
 
+def _within(reach: np.ndarray, box: np.ndarray) -> np.ndarray:
+    return (reach[:, 0] >= box[0]) & (reach[:, 1] >= box[1]) & (reach[:, 2] <= box[2]) & (reach[:, 3] <= box[3])
+
+
+def _certified(raw: np.ndarray, pts: np.ndarray, z: np.ndarray, grid: GridSpec, block: Block, box: np.ndarray,
+               lim: np.ndarray, ext: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Triangulate the points in ``box`` and grow it until every triangle used is checked.
+
+    Returns the block, the final box and whether some triangle reaches beyond ``lim``.
+    """
+    while True:
+        inw = np.flatnonzero(_inside(raw, box))
+        tris = inw[delaunay_triangles(pts[inw])] if len(inw) else np.zeros((0, 3), dtype=np.int64)
+        dem, used = rasterise(pts, z, tris, grid, block)
+        tris = tris[used]
+        centre, radius = circumcircles(pts[tris, 0], pts[tris, 1])
+        reach = disk_in_box(centre, radius, ext)
+        beyond = ~_within(reach, box)
+        ring = np.ones(len(pts), dtype=bool)
+        ring[inw] = False
+        conflict = np.zeros(len(tris), dtype=bool)
+        if beyond.any() and ring.any():
+            check = np.flatnonzero(beyond)
+            conflict[check] = cKDTree(pts[ring]).query_ball_point(
+                centre[check], radius[check] * (1 + 1e-9) + 1e-9, return_length=True) > 0
+        if not conflict.any():
+            return dem, box, bool((beyond & ~_within(reach, lim)).any())
+        grown = np.concatenate([np.minimum(box[:2], reach[conflict, :2].min(axis=0)),
+                                np.maximum(box[2:], reach[conflict, 2:].max(axis=0))])
+        grown = np.concatenate([np.maximum(grown[:2], lim[:2]), np.minimum(grown[2:], lim[2:])])
+        if np.array_equal(grown, box):  # conflicting points lie beyond the limit: cannot do better
+            return dem, box, True
+        box = grown
+
+
 def _hull_gaps(dem: np.ndarray, raw: np.ndarray, pts: np.ndarray, grid: GridSpec, block: Block, ext: np.ndarray,
-               box: np.ndarray) -> bool:
-    """Whether the hull of all given points holds a cell centre the triangulation left empty.
+               box: np.ndarray) -> np.ndarray:
+    """Empty cells of ``dem`` inside the hull of all given points, as a mask.
 
     Near the data's outer edge a window's convex hull can fall short of the
     hull of the whole data set (long, straight edges), leaving cells empty
     that an untiled run fills.
     """
+    gaps = np.zeros(dem.shape, dtype=bool)
     rows, cols = np.nonzero(np.isnan(dem))
     cx, cy = (cols + block.col0 + 0.5) * grid.res, -(rows + block.row0 + 0.5) * grid.res
-    inside = (cx >= max(ext[0], box[0]) - grid.res) & (cx <= min(ext[2], box[2]) + grid.res)
-    inside &= (cy >= max(ext[1], box[1]) - grid.res) & (cy <= min(ext[3], box[3]) + grid.res)
-    outside = ~_inside(raw, box)
-    if not inside.any() or not outside.any() or len(pts) < 3:
-        return False
+    near = (cx >= max(ext[0], box[0]) - grid.res) & (cx <= min(ext[2], box[2]) + grid.res)
+    near &= (cy >= max(ext[1], box[1]) - grid.res) & (cy <= min(ext[3], box[3]) + grid.res)
+    if not near.any() or _inside(raw, box).all() or len(pts) < 3:
+        return gaps
     try:
         hull = ConvexHull(pts)
     except QhullError:
-        return False
-    q = np.column_stack([cx[inside], cy[inside]])
-    return bool(((q @ hull.equations[:, :2].T + hull.equations[:, 2]) <= 1e-9).all(axis=1).any())
+        return gaps
+    q = np.column_stack([cx[near], cy[near]])
+    inside = ((q @ hull.equations[:, :2].T + hull.equations[:, 2]) <= 1e-9).all(axis=1)
+    gaps[rows[near][inside], cols[near][inside]] = True
+    return gaps
 
 
 @dataclass(frozen=True)
@@ -210,7 +247,9 @@ def tin_grid(
     outside the window lies in its circumcircle, the window grows to cover
     that circle and the block is triangulated again. A triangle whose circle
     reaches beyond ``limit`` (inside ``extent``) cannot be checked and marks
-    the result uncertain.
+    the result uncertain. Cells left empty by the window's hull but inside
+    the hull of all given points (at the data's outer edge) are then filled
+    from a triangulation around them, widened step by step.
     """
     x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, z))
     raw = np.column_stack([x - grid.x0, y - grid.y1])  # one global offset for every tile
@@ -221,32 +260,21 @@ def tin_grid(
     else:
         box, lim = np.asarray(window, float) - shift, np.asarray(limit, float) - shift
     ext = np.asarray(extent, float) - shift if extent is not None else np.array([-np.inf, -np.inf, np.inf, np.inf])
-    while True:
-        inw = np.flatnonzero(_inside(raw, box))
-        tris = inw[delaunay_triangles(pts[inw])] if len(inw) else np.zeros((0, 3), dtype=np.int64)
-        dem, used = rasterise(pts, z, tris, grid, block)
-        tris = tris[used]
-        centre, radius = circumcircles(pts[tris, 0], pts[tris, 1])
-        reach = disk_in_box(centre, radius, ext)
-        beyond = ~((reach[:, 0] >= box[0]) & (reach[:, 1] >= box[1]) & (reach[:, 2] <= box[2]) & (reach[:, 3] <= box[3]))
-        ring = np.ones(len(pts), dtype=bool)
-        ring[inw] = False
-        conflict = np.zeros(len(tris), dtype=bool)
-        if beyond.any() and ring.any():
-            tree = cKDTree(pts[ring])
-            check = np.flatnonzero(beyond)
-            conflict[check] = tree.query_ball_point(centre[check], radius[check] * (1 + 1e-9) + 1e-9,
-                                                    return_length=True) > 0
-        if not conflict.any() and not np.array_equal(box, lim) and _hull_gaps(dem, raw, pts, grid, block, ext, box):
-            box = lim  # the data's hull covers cells this window's hull leaves empty: use every point given
-            continue
-        if not conflict.any():
-            unchecked = beyond & ~((reach[:, 0] >= lim[0]) & (reach[:, 1] >= lim[1])
-                                   & (reach[:, 2] <= lim[2]) & (reach[:, 3] <= lim[3]))
-            return TinResult(dem, tuple(float(v) for v in box + shift), bool(unchecked.any()))
-        grown = np.concatenate([np.minimum(box[:2], reach[conflict, :2].min(axis=0)),
-                                np.maximum(box[2:], reach[conflict, 2:].max(axis=0))])
-        grown = np.concatenate([np.maximum(grown[:2], lim[:2]), np.minimum(grown[2:], lim[2:])])
-        if np.array_equal(grown, box):  # conflicting points lie beyond the limit: cannot do better
-            return TinResult(dem, tuple(float(v) for v in box + shift), True)
-        box = grown
+    dem, box, uncertain = _certified(raw, pts, z, grid, block, box, lim, ext)
+    gaps = _hull_gaps(dem, raw, pts, grid, block, ext, box)
+    if gaps.any():
+        step = (box[2:] - box[:2]) / 8
+        rows, cols = np.nonzero(gaps)
+        r0, c0 = rows.min(), cols.min()
+        sub = Block(block.col0 + c0, block.row0 + r0, cols.max() - c0 + 1, rows.max() - r0 + 1)
+        around = np.array([sub.col0, -(sub.row0 + sub.nrows), sub.col0 + sub.ncols, -sub.row0], float) * grid.res
+        while gaps.any() and not np.array_equal(around, lim):
+            around = np.concatenate([np.maximum(around[:2] - step, lim[:2]), np.minimum(around[2:] + step, lim[2:])])
+            patch, around, unsure = _certified(raw, pts, z, grid, sub, around, lim, ext)
+            region = dem[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols]
+            fill = gaps[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols] & ~np.isnan(patch)
+            region[fill] = patch[fill]
+            gaps[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols] &= ~fill
+            uncertain |= unsure
+            box = np.concatenate([np.minimum(box[:2], around[:2]), np.maximum(box[2:], around[2:])])
+    return TinResult(dem, tuple(float(v) for v in box + shift), uncertain)
