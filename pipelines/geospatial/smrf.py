@@ -68,10 +68,11 @@ def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
 
     Cells tied at the k-th distance are all included, so the result does not
     depend on which of several equidistant cells a search meets first (which
-    would make tiles disagree with an untiled run). Neighbours are summed
-    over the whole grid one ring of equal distance at a time (shifted-array
-    sums, always in the same order); the few cells more than RING_RADIUS
-    cells away from k filled ones go through a KD-tree.
+    would make tiles disagree with an untiled run). Neighbours are summed one
+    ring of equal distance at a time, always in the same order: over the
+    whole grid by shifted arrays while many cells are still open, then for
+    the open cells alone; the few cells more than RING_RADIUS cells away from
+    k filled ones go through a KD-tree.
     """
     out = grid.copy()
     empty = np.isnan(out)
@@ -82,9 +83,10 @@ def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
     pad = RING_RADIUS
     values = np.pad(np.where(empty, 0.0, grid), pad)
     filled = np.pad((~empty).astype(np.int32), pad)
+    shells = iter(_shells(pad))
     total, count = np.zeros(grid.shape), np.zeros(grid.shape, dtype=np.int32)
     todo = empty.copy()
-    for shell in _shells(pad):
+    for shell in shells:  # whole-grid sums while many cells are open
         for dr, dc in shell:
             window = (slice(pad + dr, pad + dr + rows), slice(pad + dc, pad + dc + cols))
             total += values[window]
@@ -92,9 +94,21 @@ def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
         hit = todo & (count >= k)
         out[hit] = total[hit] / count[hit]
         todo &= ~hit
-        if not todo.any():
+        if todo.sum() * 16 < todo.size:
+            break
+    tr, tc = np.nonzero(todo)
+    total, count = total[tr, tc], count[tr, tc]
+    for shell in shells:  # the same sums, in the same order, for the open cells only
+        if not len(tr):
             return out
-    out[todo] = _knn_tree(grid, empty, np.argwhere(todo), k)
+        for dr, dc in shell:
+            total += values[tr + pad + dr, tc + pad + dc]
+            count += filled[tr + pad + dr, tc + pad + dc]
+        hit = count >= k
+        out[tr[hit], tc[hit]] = total[hit] / count[hit]
+        tr, tc, total, count = tr[~hit], tc[~hit], total[~hit], count[~hit]
+    if len(tr):
+        out[tr, tc] = _knn_tree(grid, empty, np.column_stack([tr, tc]), k)
     return out
 
 
