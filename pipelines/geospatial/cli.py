@@ -7,29 +7,29 @@ import hashlib
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
-from .pipeline import GROUND_MODES, build_classify_job, build_dem_job, smrf_params
+from .pipeline import GROUND_MODES, build_classify_job, build_dem_job
 
 
 def _add_smrf_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("SMRF ground filter (PDAL's defaults)")
-    group.add_argument("--slope", type=float, default=0.15, help="terrain slope, rise over run (0.15)")
-    group.add_argument("--window", type=float, default=18.0, help="max window radius, map units (18)")
-    group.add_argument("--threshold", type=float, default=0.5, help="elevation threshold, map units (0.5)")
-    group.add_argument("--scalar", type=float, default=1.25, help="slope scaling of the threshold (1.25)")
-    group.add_argument("--cell", type=float, default=1.0, help="SMRF cell size, map units (1)")
+    group = parser.add_argument_group("SMRF ground filter (PDAL's defaults; lengths in map units, "
+                                      "defaults given in metres and converted to the CRS's unit)")
+    group.add_argument("--slope", type=float, help="terrain slope, rise over run (0.15)")
+    group.add_argument("--window", type=float, help="max window radius (18 m)")
+    group.add_argument("--threshold", type=float, help="elevation threshold (0.5 m)")
+    group.add_argument("--scalar", type=float, help="slope scaling of the threshold (1.25)")
+    group.add_argument("--cell", type=float, help="SMRF cell size (1 m)")
 
 
-def _smrf_from(args: argparse.Namespace):
-    return smrf_params(cell=args.cell, slope=args.slope, window=args.window, threshold=args.threshold,
-                        scalar=args.scalar)
+def _smrf_from(args: argparse.Namespace) -> dict[str, float | None]:
+    return {name: getattr(args, name) for name in ("cell", "slope", "window", "threshold", "scalar")}
 
 
 def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="LAS/LAZ files, folders or globs")
     parser.add_argument("--out", required=True, metavar="DEM.tif", help="output Cloud-Optimised GeoTIFF")
     parser.add_argument("--resolution", type=float, default=1.0, help="cell size in map units (1)")
-    parser.add_argument("--tile-size", type=float, default=250.0, help="tile side in map units (250)")
-    parser.add_argument("--buffer", type=float, default=30.0, help="points read beyond each tile, map units (30)")
+    parser.add_argument("--tile-size", type=float, help="tile side in map units (250 m)")
+    parser.add_argument("--buffer", type=float, help="points triangulated beyond each tile, map units (30 m)")
     parser.add_argument("--ground", choices=GROUND_MODES, default="smrf",
                         help="smrf: classify ground; class: use existing classes 2 and 9 (smrf)")
     parser.add_argument("--crs", help="CRS to assign, e.g. EPSG:25831 (when files have none or differ)")
@@ -46,7 +46,7 @@ def _build_dem(args: argparse.Namespace) -> Job:
 def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="one LAS/LAZ file")
     parser.add_argument("--out", required=True, metavar="OUT.las|laz", help="classified copy (2 ground, 1 other)")
-    parser.add_argument("--tile-size", type=float, default=250.0, help="tile side in map units (250)")
+    parser.add_argument("--tile-size", type=float, help="tile side in map units (250 m)")
     _add_smrf_arguments(parser)
 
 

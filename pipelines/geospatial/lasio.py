@@ -197,6 +197,16 @@ def plan_reads(sources: list[LasSource], points_per_part: int = READ_POINTS) -> 
             for src in sources for start in range(0, src.count, points_per_part)]
 
 
+def metres_per_unit(crs_wkt: str | None, where: str = "--crs") -> float:
+    """Length of the CRS's horizontal unit in metres (1 without a CRS); a geographic CRS is an InputError."""
+    if crs_wkt is None:
+        return 1.0
+    crs = CRS.from_wkt(crs_wkt)
+    if crs.is_geographic:
+        raise InputError(where, f"{crs.name} is geographic (degrees): reproject the points to a projected CRS first")
+    return float(crs.axis_info[0].unit_conversion_factor)
+
+
 def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:
     """Decode the points of one range, streamed in chunks; points flagged withheld are skipped.
 

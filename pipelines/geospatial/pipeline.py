@@ -10,17 +10,19 @@ per tile) -> shuffle by tile -> ``tin`` (map) -> ``mosaic`` (reduce).
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
-from .lasio import LasSource, common_crs, expand_inputs, plan_reads, read_source
+from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, plan_reads, read_source
 from .smrf import SmrfParams
 from .tasks import (MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, smrf_margin,
                     tin_tile, write_classes)
 
 GROUND_MODES = ("smrf", "class")
+#: Default tile side and buffer, in metres (converted to the CRS's unit).
+TILE_SIZE_M, BUFFER_M = 250.0, 30.0
 
 
 def index_inputs(inputs: str | Sequence[str]) -> list[LasSource]:
@@ -40,10 +42,16 @@ def _extent(sources: list[LasSource]) -> tuple[float, float, float, float]:
     )
 
 
-def smrf_params(**values: float) -> SmrfParams:
-    """SmrfParams from keyword values; a bad value is reported as an InputError."""
+SmrfOptions = SmrfParams | Mapping[str, float | None] | None
+
+
+def smrf_for(unit: float, given: SmrfOptions = None) -> SmrfParams:
+    """SMRF parameters for a map unit of ``unit`` metres: PDAL's defaults converted from metres,
+    overridden by the ``given`` values (map units); a bad value is an InputError."""
+    if isinstance(given, SmrfParams):
+        return given
     try:
-        return SmrfParams(**values)
+        return SmrfParams.for_unit(unit, **dict(given or {}))
     except ValueError as exc:
         raise InputError("SMRF parameters", str(exc)) from None
 
@@ -53,12 +61,12 @@ def build_dem_job(
     out: str,
     *,
     resolution: float = 1.0,
-    tile_size: float = 250.0,
-    buffer: float = 30.0,
+    tile_size: float | None = None,
+    buffer: float | None = None,
     ground: str = "smrf",
     crs: str | None = None,
     hillshade: str | None = None,
-    smrf: SmrfParams = SmrfParams(),
+    smrf: SmrfOptions = None,
 ) -> Job:
     """Plan the DTM job: index headers, snap the global grid, cut buffered tiles.
 
@@ -66,16 +74,22 @@ def build_dem_job(
     ----------
     inputs : LAS/LAZ files, folders or globs (all in one CRS unless ``crs`` is given).
     out : output GeoTIFF (Cloud-Optimised, float32, nodata -9999).
-    resolution, tile_size, buffer : cell size, tile side and tile buffer in map units.
+    resolution : cell size in map units (1 ft on a CRS in feet: the output keeps the input's units).
+    tile_size, buffer : tile side and buffer in map units; by default 250 m and 30 m in the CRS's unit.
     ground : ``"smrf"`` to classify ground, ``"class"`` to use classes 2 and 9.
     crs : CRS to assign (e.g. ``"EPSG:25831"``) when files lack one or disagree.
     hillshade : optional PNG path for a shaded relief.
-    smrf : SMRF parameters (used when ``ground="smrf"``).
+    smrf : SMRF parameters (used when ``ground="smrf"``): SmrfParams in map units, or a mapping of the
+        ones to change; by default PDAL's, in metres converted to the CRS's unit.
     """
     if ground not in GROUND_MODES:
         raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
     sources = index_inputs(inputs)
     crs_wkt = common_crs(sources, crs)
+    unit = metres_per_unit(crs_wkt, crs or sources[0].uri)
+    smrf = smrf_for(unit, smrf)
+    tile_size = TILE_SIZE_M / unit if tile_size is None else tile_size
+    buffer = BUFFER_M / unit if buffer is None else buffer
     extent = _extent(sources)
     grid = plan_grid(extent, resolution)
     tiles = plan_tiles(grid, tile_size, buffer)
@@ -107,12 +121,12 @@ def dem(
     out: str,
     *,
     resolution: float = 1.0,
-    tile_size: float = 250.0,
-    buffer: float = 30.0,
+    tile_size: float | None = None,
+    buffer: float | None = None,
     ground: str = "smrf",
     crs: str | None = None,
     hillshade: str | None = None,
-    smrf: SmrfParams = SmrfParams(),
+    smrf: SmrfOptions = None,
     executor: str = "threads",
     workers: int | None = None,
     **run_options: Any,
@@ -127,11 +141,12 @@ def dem(
     return run_job(job, executor=executor, workers=workers, **run_options)
 
 
-def build_classify_job(input: str, out: str, *, smrf: SmrfParams = SmrfParams(), tile_size: float = 250.0) -> Job:
+def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_size: float | None = None) -> Job:
     """Plan SMRF classification of one LAS/LAZ file into ``out`` (.las or .laz).
 
     Tiles are aligned to the SMRF cells and read a margin wide enough for the
     morphological filter, so the result does not depend on ``tile_size``.
+    ``smrf`` and ``tile_size`` as for :func:`build_dem_job` (a file without a CRS counts as metres).
     """
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".las", ".laz"):
@@ -139,6 +154,9 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfParams = SmrfParams(),
     sources = index_inputs(input)
     if len(sources) != 1:
         raise InputError(input, f"classify takes one file, got {len(sources)}")
+    unit = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
+    smrf = smrf_for(unit, smrf)
+    tile_size = TILE_SIZE_M / unit if tile_size is None else tile_size
     grid = plan_grid(_extent(sources), smrf.cell)
     tiles = plan_tiles(grid, tile_size, smrf_margin(smrf))
     layout = {"tiles": tiles, "grid": grid}
@@ -156,17 +174,21 @@ def classify(
     input: str,
     out: str,
     *,
-    slope: float = 0.15,
-    window: float = 18.0,
-    threshold: float = 0.5,
-    scalar: float = 1.25,
-    cell: float = 1.0,
-    tile_size: float = 250.0,
+    slope: float | None = None,
+    window: float | None = None,
+    threshold: float | None = None,
+    scalar: float | None = None,
+    cell: float | None = None,
+    tile_size: float | None = None,
     executor: str = "threads",
     workers: int | None = None,
     **run_options: Any,
 ) -> RunResult:
-    """Classify ground with SMRF: class 2 = ground, 1 = other, all points kept in order."""
-    params = smrf_params(cell=cell, slope=slope, window=window, threshold=threshold, scalar=scalar)
-    job = build_classify_job(input, out, smrf=params, tile_size=tile_size)
+    """Classify ground with SMRF: class 2 = ground, 1 = other, all points kept in order.
+
+    SMRF values are in map units; those left out are PDAL's defaults (slope 0.15, window 18 m,
+    threshold 0.5 m, scalar 1.25, cell 1 m) converted to the file's unit.
+    """
+    given = {"cell": cell, "slope": slope, "window": window, "threshold": threshold, "scalar": scalar}
+    job = build_classify_job(input, out, smrf=given, tile_size=tile_size)
     return run_job(job, executor=executor, workers=workers, **run_options)

@@ -10,7 +10,7 @@ untiled run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
@@ -18,9 +18,13 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 
+#: SMRF parameters that are lengths (the others are ratios).
+LENGTHS = ("cell", "window", "threshold")
+
+
 @dataclass(frozen=True)
 class SmrfParams:
-    """SMRF parameters (map units; PDAL's defaults, Pingel's single set).
+    """SMRF parameters in map units; the defaults are PDAL's (Pingel's single set), in metres.
 
     Attributes
     ----------
@@ -37,8 +41,19 @@ class SmrfParams:
     threshold: float = 0.5
     scalar: float = 1.25
 
+    @classmethod
+    def for_unit(cls, metres_per_unit: float, **given: float | None) -> "SmrfParams":
+        """The defaults with their lengths converted from metres to a map unit, then ``given`` values (map units).
+
+        On a CRS in feet this gives a 3.28 ft cell and a 59 ft window: the
+        filter the defaults describe, not one 3.28 times smaller.
+        """
+        values = {f.name: f.default / metres_per_unit if f.name in LENGTHS else f.default for f in fields(cls)}
+        values.update({name: value for name, value in given.items() if value is not None})
+        return cls(**values)
+
     def __post_init__(self) -> None:
-        for name in ("cell", "window", "threshold"):
+        for name in LENGTHS:
             if not getattr(self, name) > 0:
                 raise ValueError(f"SMRF {name} must be > 0, got {getattr(self, name)}")
         if self.slope < 0 or self.scalar < 0:
@@ -63,8 +78,16 @@ def _shells(radius: int) -> list[np.ndarray]:
     return [np.column_stack(part) for part in zip(np.split(dr, cuts), np.split(dc, cuts))]
 
 
-def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
+def influence_cells(params: SmrfParams) -> int:
+    """How far (in cells) a value can change SMRF's answer: two opening radii, plus the spline and inpainting."""
+    return 2 * int(np.ceil(params.window / params.cell)) + 4
+
+
+def _knn_fill(grid: np.ndarray, near: np.ndarray | None = None, k: int = 8) -> np.ndarray:
     """Fill NaN cells with the mean value of their k nearest non-NaN cells.
+
+    Empty cells outside ``near`` (too far from any point to change a
+    classification) just take their nearest filled cell's value.
 
     Cells tied at the k-th distance are all included, so the result does not
     depend on which of several equidistant cells a search meets first (which
@@ -79,13 +102,18 @@ def _knn_fill(grid: np.ndarray, k: int = 8) -> np.ndarray:
     if not empty.any() or empty.all():
         return out
     k = min(k, int((~empty).sum()))
+    todo = empty.copy()
+    if near is not None and not near.all():
+        far = empty & ~near
+        nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
+        out[far] = grid[nearest[0][far], nearest[1][far]]
+        todo &= near
     rows, cols = grid.shape
     pad = RING_RADIUS
     values = np.pad(np.where(empty, 0.0, grid), pad)
     filled = np.pad((~empty).astype(np.int32), pad)
     shells = iter(_shells(pad))
     total, count = np.zeros(grid.shape), np.zeros(grid.shape, dtype=np.int32)
-    todo = empty.copy()
     for shell in shells:  # whole-grid sums while many cells are open
         for dr, dc in shell:
             window = (slice(pad + dr, pad + dr + rows), slice(pad + dc, pad + dc + cols))
@@ -223,7 +251,8 @@ def smrf_ground(
     zmin[np.isinf(zmin)] = np.nan
     zmin = zmin.reshape(rows, cols)
     empty = np.isnan(zmin)
-    zimin = _knn_fill(zmin)
+    near = ndimage.distance_transform_edt(empty) <= influence_cells(params)
+    zimin = _knn_fill(zmin, near)
 
     low = progressive_filter(-zimin, 5.0, c, 1)
     obj = progressive_filter(zimin, params.slope, c, int(np.ceil(params.window / c)))
@@ -232,7 +261,7 @@ def smrf_ground(
     zipro[low | obj | empty] = np.nan
     if np.isnan(zipro).all():
         zipro = zimin.copy()
-    zipro = _knn_fill(zipro)
+    zipro = _knn_fill(zipro, near)
 
     gy, gx = np.gradient(zipro / c) if min(rows, cols) > 1 else (np.zeros_like(zipro),) * 2
     grad = np.hypot(gx, gy)

@@ -17,7 +17,7 @@ from cloudbutton.core.storage import atomic_output, open_input
 from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
 from .raster import write_cog, write_hillshade_png
-from .smrf import SmrfParams, smrf_ground
+from .smrf import SmrfParams, influence_cells, smrf_ground
 from .tin import Block, tin_grid
 
 #: Classes used as ground by ``ground="class"`` (ground, water), as lidR does.
@@ -47,7 +47,7 @@ def smrf_margin(smrf: SmrfParams) -> float:
     An opening of radius W reaches 2 W; a few more cells cover the inpainting
     and the spline used for the final test.
     """
-    return 2 * smrf.window + 4 * smrf.cell
+    return influence_cells(smrf) * smrf.cell
 
 
 def _groups(groups: dict[int, list[Points]]) -> tuple[int, Points] | None:

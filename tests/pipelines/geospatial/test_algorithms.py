@@ -54,6 +54,17 @@ def test_knn_fill_matches_a_brute_force_tie_inclusive_mean(seed):
         assert filled[r, c] == pytest.approx(values[d <= kth + 1e-9].mean(), abs=1e-9)
 
 
+def test_knn_fill_far_from_the_points_takes_the_nearest_value():
+    grid = np.full((40, 40), np.nan)
+    grid[:5, :5] = np.arange(25.0).reshape(5, 5)
+    near = np.zeros(grid.shape, bool)
+    near[:12, :12] = True
+    filled = _knn_fill(grid, near)
+    np.testing.assert_array_equal(filled[20:, 20:], grid[4, 4])  # nearest filled cell of the far corner
+    exact = _knn_fill(grid)
+    np.testing.assert_array_equal(filled[near], exact[near])  # cells near the points are untouched by this
+
+
 def test_filter_scores_by_hand():
     truth = np.array([1, 1, 1, 0, 0], bool)
     pred = np.array([1, 0, 1, 1, 0], bool)

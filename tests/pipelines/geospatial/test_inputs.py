@@ -13,6 +13,8 @@ from pyproj import CRS
 
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial import classify, dem
+from cloudbutton.pipelines.geospatial.pipeline import build_dem_job
+from cloudbutton.pipelines.geospatial.smrf import SmrfParams
 from cloudbutton.pipelines.geospatial.lasio import ReadPart, plan_reads, read_part, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
@@ -83,6 +85,27 @@ def test_mixed_crs_is_an_error_unless_overridden(tmp_path):
     with pytest.raises(InputError, match="not a valid CRS"):
         dem([a, b], str(tmp_path / "x.tif"), crs="EPSG:nonsense", quiet=True)
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_geographic_crs_is_an_error(tmp_path):
+    a = _write(tmp_path / "deg.las", 1, crs="EPSG:4326")
+    with pytest.raises(InputError, match="deg.las: WGS 84 is geographic"):
+        dem(a, str(tmp_path / "x.tif"), ground="class", quiet=True)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_smrf_defaults_follow_the_crs_unit(shared_data, tmp_path):
+    """PDAL's defaults are metres: on autzen (feet) the SMRF cell is 3.28 ft, the window 59 ft."""
+    feet = build_dem_job(str(shared_data / "geospatial" / "autzen_trim.laz"), str(tmp_path / "a.tif"))
+    params = feet.graph.stages["ground"].params["smrf"]
+    assert params.cell == pytest.approx(1 / 0.3048, rel=1e-6)
+    assert params.window == pytest.approx(18 / 0.3048, rel=1e-6)
+    assert params.threshold == pytest.approx(0.5 / 0.3048, rel=1e-6) and params.slope == 0.15
+    given = build_dem_job(str(shared_data / "geospatial" / "autzen_trim.laz"), str(tmp_path / "a.tif"),
+                          smrf={"window": 40.0})
+    assert given.graph.stages["ground"].params["smrf"].window == 40.0  # given values are map units
+    metres = build_dem_job(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "b.tif"))
+    assert metres.graph.stages["ground"].params["smrf"] == SmrfParams()
 
 
 def test_truncated_laz_fails_before_work(shared_data, tmp_path):
