@@ -22,8 +22,6 @@ from .grid import GridSpec
 
 #: Largest tie-breaking offset of a point (map units).
 JITTER = 1e-6
-#: Candidate (triangle, cell) pairs handled per batch while rasterising.
-BATCH = 2_000_000
 
 Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
@@ -100,54 +98,69 @@ class Block:
     nrows: int
 
 
+def _spread(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For items repeated ``counts`` times: the item of each repeat and its rank within the item."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
 def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, block: Block
               ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate z linearly inside the triangles at the block's cell centres.
 
     ``pts`` are grid-shifted coordinates. Returns the float32 block (NaN
     outside every triangle, row 0 at the top) and, per triangle, whether
-    some cell centre took its value from it.
+    some cell centre took its value from it. Each triangle is scanned row
+    by row: the row of cell centres meets it in one interval of columns.
+    Vertices are taken in the order of their x, so a triangle gives
+    bit-identical values whichever tile found it.
     """
     out = np.full((block.nrows, block.ncols), np.nan, dtype=np.float32)
     used = np.zeros(len(tris), dtype=bool)
     if not len(tris):
         return out, used
     res = grid.res
+    tris = np.take_along_axis(tris, np.argsort(pts[tris, 0], axis=1, kind="stable"), axis=1)
+    tx, ty, tz = pts[tris, 0], pts[tris, 1], z[tris]
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
-    tx, ty = pts[tris, 0], pts[tris, 1]
-    a, b, c = tx.T
-    cmin = np.maximum(np.ceil(np.minimum(np.minimum(a, b), c) / res - 0.5), block.col0).astype(np.int64)
-    cmax = np.minimum(np.floor(np.maximum(np.maximum(a, b), c) / res - 0.5), block.col0 + block.ncols - 1).astype(np.int64)
-    a, b, c = ty.T
-    rmin = np.maximum(np.ceil(-np.maximum(np.maximum(a, b), c) / res - 0.5), block.row0).astype(np.int64)
-    rmax = np.minimum(np.floor(-np.minimum(np.minimum(a, b), c) / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
-    w, h = cmax - cmin + 1, rmax - rmin + 1
-    sel = np.flatnonzero((w > 0) & (h > 0))
-    counts = (w * h)[sel]
-    ends = np.cumsum(counts)
-    start = 0
-    while start < len(sel):
-        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + BATCH, side="right")), start + 1)
-        n = counts[start:stop]
-        t = np.repeat(sel[start:stop], n)
-        offs = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        col = cmin[t] + offs % w[t]
-        row = rmin[t] + offs // w[t]
-        x0, y0 = tx[t, 0], ty[t, 0]
-        d1x, d1y = tx[t, 1] - x0, ty[t, 1] - y0
-        d2x, d2y = tx[t, 2] - x0, ty[t, 2] - y0
-        qx, qy = (col + 0.5) * res - x0, -(row + 0.5) * res - y0
+    low, high = ty.min(axis=1), ty.max(axis=1)
+    rmin = np.maximum(np.ceil(-high / res - 0.5), block.row0).astype(np.int64)
+    rmax = np.minimum(np.floor(-low / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
+    overlaps = (tx[:, 2] >= (block.col0 + 0.5) * res) & (tx[:, 0] <= (block.col0 + block.ncols - 0.5) * res)
+    sel = np.flatnonzero((rmax >= rmin) & overlaps)
+    # z as an affine function of the offset from vertex 0.
+    x0, y0, z0 = tx[sel, 0], ty[sel, 0], tz[sel, 0]
+    d1x, d1y, d1z = tx[sel, 1] - x0, ty[sel, 1] - y0, tz[sel, 1] - z0
+    d2x, d2y, d2z = tx[sel, 2] - x0, ty[sel, 2] - y0, tz[sel, 2] - z0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a sliver with det 0 contains no cell
         det = d1x * d2y - d1y * d2x
-        with np.errstate(divide="ignore", invalid="ignore"):  # a sliver with det 0 contains no cell
-            l1 = (qx * d2y - qy * d2x) / det
-            l2 = (d1x * qy - d1y * qx) / det
-        l0 = 1.0 - l1 - l2
-        inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
-        zt = z[tris[t[inside]]]
-        out[row[inside] - block.row0, col[inside] - block.col0] = (
-            l0[inside] * zt[:, 0] + l1[inside] * zt[:, 1] + l2[inside] * zt[:, 2])
-        used[t[inside]] = True
-        start = stop
+        gx, gy = (d2y * d1z - d1y * d2z) / det, (d1x * d2z - d2x * d1z) / det
+    # One item per (triangle, row): where the row's centre line crosses the triangle's three edges.
+    tri, rank = _spread(rmax[sel] - rmin[sel] + 1)
+    row = rmin[sel][tri] + rank
+    yc = -(row + 0.5) * res
+    ex, ey = tx[sel][tri], ty[sel][tri]
+    lo, hi = np.full(len(tri), np.inf), np.full(len(tri), -np.inf)
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        ya, yb, xa, xb = ey[:, a], ey[:, b], ex[:, a], ex[:, b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = xa + (yc - ya) * (xb - xa) / (yb - ya)
+        hit = (np.minimum(ya, yb) <= yc) & (yc <= np.maximum(ya, yb)) & (ya != yb)
+        lo = np.where(hit, np.minimum(lo, cross), lo)
+        hi = np.where(hit, np.maximum(hi, cross), hi)
+    tol = 1e-9 * res  # rows meet neighbouring triangles with a sliver of overlap, never a gap
+    with np.errstate(invalid="ignore"):
+        cmin = np.maximum(np.ceil((lo - tol) / res - 0.5), block.col0)
+        cmax = np.minimum(np.floor((hi + tol) / res - 0.5), block.col0 + block.ncols - 1)
+    width = np.where(np.isfinite(cmin) & np.isfinite(cmax) & np.isfinite(det[tri]) & (det[tri] != 0),
+                     cmax - cmin + 1, 0).clip(0).astype(np.int64)
+    item, rank = _spread(width)
+    t = tri[item]
+    col = cmin[item].astype(np.int64) + rank
+    r = row[item]
+    dx, dy = (col + 0.5) * res - x0[t], -(r + 0.5) * res - y0[t]
+    out[r - block.row0, col - block.col0] = z0[t] + gx[t] * dx + gy[t] * dy
+    used[sel[np.unique(t)]] = True
     return out, used
 
 
