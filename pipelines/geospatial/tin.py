@@ -160,7 +160,7 @@ def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, 
     r = row[item]
     dx, dy = (col + 0.5) * res - x0[t], -(r + 0.5) * res - y0[t]
     out[r - block.row0, col - block.col0] = z0[t] + gx[t] * dx + gy[t] * dy
-    used[sel[np.unique(t)]] = True
+    used[sel[t]] = True
     return out, used
 
 
