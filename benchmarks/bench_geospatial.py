@@ -1,6 +1,6 @@
 """Geospatial benchmark: ``geospatial dem`` vs ``gdal_grid -a linear`` and an untiled scipy TIN.
 
-Inputs: Topography.laz and the 12 Catalonia tiles (../shared/data/geospatial), and
+Inputs: Topography.laz, the 12 Catalonia tiles and autzen_trim.laz (../shared/data/geospatial), and
 synthetic surveys of growing size (cloudbutton.pipelines.geospatial.synthetic,
 deterministic) to show that memory per task follows the tile size, not the input.
 Every measurement is a child process timed with /usr/bin/time (wall, CPU, peak RSS),
@@ -194,6 +194,7 @@ def main() -> None:
         work = Path(tmp)
         rows += bench("Topography", [str(SHARED / "Topography.laz")], work / "topo", args.repeat)
         rows += bench("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")]), work / "cat", args.repeat)
+        rows += bench("autzen_trim (feet)", [str(SHARED / "autzen_trim.laz")], work / "autzen", args.repeat)
         for side in (float(s) for s in args.sizes.split(",")):
             paths = write_tiles(make_survey(side, side, seed=1), str(work / f"syn{side:.0f}"), 2, 2)
             rows += bench(f"synthetic {side:.0f} m", paths, work / f"syn{side:.0f}-run", 1)
