@@ -50,7 +50,7 @@ def smrf_margin(smrf: SmrfParams) -> float:
     return influence_cells(smrf) * smrf.cell
 
 
-def _groups(groups: dict[int, list[Points]]) -> tuple[int, Points] | None:
+def _tile_points(groups: dict[int, list[Points]]) -> tuple[int, Points] | None:
     """The one tile of a shuffle bucket (one bucket per tile) and its points, or None when empty."""
     if not groups:
         return None
@@ -89,7 +89,7 @@ def own_ground(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, smr
 def ground_and_route(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, smrf: SmrfParams,
                      reach: float) -> list[tuple[int, Points]]:
     """Classify one tile's points with SMRF and send its ground points to every tile within ``reach``."""
-    found = _groups(groups)
+    found = _tile_points(groups)
     if found is None:
         return []
     tile, pts = found
@@ -103,7 +103,7 @@ def tin_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSp
     The tile holds every ground point within ``halo`` of its core, so each
     triangle a core cell uses is checked against them (see ``tin_grid``).
     """
-    found = _groups(groups)
+    found = _tile_points(groups)
     if found is None:
         return None
     index, pts = found
@@ -159,7 +159,7 @@ def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: G
     Every point belongs to exactly one core (by its grid cell), so the tiles'
     answers together cover the file once.
     """
-    found = _groups(groups)
+    found = _tile_points(groups)
     if found is None:
         return np.zeros(0, np.int64)
     tile, pts = found
