@@ -31,7 +31,6 @@ def write_cog(uri: str, dem: np.ndarray, grid: GridSpec, crs_wkt: str) -> None:
         blocksize=256,
         compress="DEFLATE",
         predictor=3,
-        num_threads="ALL_CPUS",  # the mosaic runs alone: compress blocks in parallel
         overviews="AUTO",
         resampling="average",
     )
