@@ -113,7 +113,7 @@ def build_dem_job(
 
 def _dem_summary(value: dict[str, Any]) -> str:
     return (f"DTM {value['out']}: {value['width']} x {value['height']} cells at {value['resolution']}, "
-            f"{value['valid_fraction']:.1%} valid, {value['tiles']} tiles")
+            f"{value['valid_fraction']:.1%} valid, {value['tiles']} tile{'s' if value['tiles'] != 1 else ''}")
 
 
 def dem(
