@@ -74,10 +74,10 @@ def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
 
     Each axis gets round(extent / tile_size) tiles (at least one) of equal
     width, so no thin sliver tile pays a full buffer and margin for a few
-    cells: sides stay within 0.67-1.5 x ``tile_size`` (smaller when the grid
-    is). Each tile's core is a whole number of cells; it reads ``buffer`` map
-    units beyond its core so that triangles at the core edge are the same as
-    in an untiled run.
+    cells: sides stay within 0.75-1.5 x ``tile_size`` (smaller when the grid
+    is). Each tile's core is a whole number of cells; its TIN starts from the
+    points within ``buffer`` map units of the core (``read``), so that
+    triangles at the core edge are the same as in an untiled run.
     """
     if not (tile_size > 0 and math.isfinite(tile_size)):
         raise InputError("--tile-size", f"must be a positive number, got {tile_size}")
