@@ -45,6 +45,11 @@ def _extent(sources: list[LasSource]) -> tuple[float, float, float, float]:
 SmrfOptions = SmrfParams | Mapping[str, float | None] | None
 
 
+def _given_or_default(value: float | None, metres: float, unit: float) -> float:
+    """``value`` (map units) when given, else ``metres`` converted to a map unit of ``unit`` metres."""
+    return metres / unit if value is None else value
+
+
 def smrf_for(unit: float, given: SmrfOptions = None) -> SmrfParams:
     """SMRF parameters for a map unit of ``unit`` metres: PDAL's defaults converted from metres,
     overridden by the ``given`` values (map units); a bad value is an InputError."""
@@ -88,8 +93,8 @@ def build_dem_job(
     crs_wkt = common_crs(sources, crs)
     unit = metres_per_unit(crs_wkt, crs or sources[0].uri)
     smrf = smrf_for(unit, smrf)
-    tile_size = TILE_SIZE_M / unit if tile_size is None else tile_size
-    buffer = BUFFER_M / unit if buffer is None else buffer
+    tile_size = _given_or_default(tile_size, TILE_SIZE_M, unit)
+    buffer = _given_or_default(buffer, BUFFER_M, unit)
     extent = _extent(sources)
     grid = plan_grid(extent, resolution)
     tiles = plan_tiles(grid, tile_size, buffer)
@@ -156,7 +161,7 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
         raise InputError(input, f"classify takes one file, got {len(sources)}")
     unit = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
     smrf = smrf_for(unit, smrf)
-    tile_size = TILE_SIZE_M / unit if tile_size is None else tile_size
+    tile_size = _given_or_default(tile_size, TILE_SIZE_M, unit)
     grid = plan_grid(_extent(sources), smrf.cell)
     tiles = plan_tiles(grid, tile_size, smrf_margin(smrf))
     layout = {"tiles": tiles, "grid": grid}

@@ -168,6 +168,16 @@ def _inside(pts: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (pts[:, 0] >= box[0]) & (pts[:, 1] >= box[1]) & (pts[:, 0] <= box[2]) & (pts[:, 1] <= box[3])
 
 
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest box (xmin, ymin, xmax, ymax) holding boxes ``a`` and ``b``."""
+    return np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+
+
+def _clip(box: np.ndarray, lim: np.ndarray) -> np.ndarray:
+    """``box`` cut to the part inside ``lim``."""
+    return np.concatenate([np.maximum(box[:2], lim[:2]), np.minimum(box[2:], lim[2:])])
+
+
 def _within(reach: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (reach[:, 0] >= box[0]) & (reach[:, 1] >= box[1]) & (reach[:, 2] <= box[2]) & (reach[:, 3] <= box[3])
 
@@ -195,9 +205,8 @@ def _certified(raw: np.ndarray, pts: np.ndarray, z: np.ndarray, grid: GridSpec, 
                 centre[check], radius[check] * (1 + 1e-9) + 1e-9, return_length=True) > 0
         if not conflict.any():
             return dem, box, bool((beyond & ~_within(reach, lim)).any())
-        grown = np.concatenate([np.minimum(box[:2], reach[conflict, :2].min(axis=0)),
-                                np.maximum(box[2:], reach[conflict, 2:].max(axis=0))])
-        grown = np.concatenate([np.maximum(grown[:2], lim[:2]), np.minimum(grown[2:], lim[2:])])
+        circles = np.concatenate([reach[conflict, :2].min(axis=0), reach[conflict, 2:].max(axis=0)])
+        grown = _clip(_union(box, circles), lim)
         if np.array_equal(grown, box):  # conflicting points lie beyond the limit: cannot do better
             return dem, box, True
         box = grown
@@ -282,12 +291,12 @@ def tin_grid(
         sub = Block(block.col0 + c0, block.row0 + r0, cols.max() - c0 + 1, rows.max() - r0 + 1)
         around = np.array([sub.col0, -(sub.row0 + sub.nrows), sub.col0 + sub.ncols, -sub.row0], float) * grid.res
         while gaps.any() and not np.array_equal(around, lim):
-            around = np.concatenate([np.maximum(around[:2] - step, lim[:2]), np.minimum(around[2:] + step, lim[2:])])
+            around = _clip(around + np.concatenate([-step, step]), lim)
             patch, around, unsure = _certified(raw, pts, z, grid, sub, around, lim, ext)
             region = dem[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols]
             fill = gaps[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols] & ~np.isnan(patch)
             region[fill] = patch[fill]
             gaps[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols] &= ~fill
             uncertain |= unsure
-            box = np.concatenate([np.minimum(box[:2], around[:2]), np.maximum(box[2:], around[2:])])
+            box = _union(box, around)
     return TinResult(dem, tuple(float(v) for v in box + shift), uncertain)
