@@ -4,12 +4,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
+from ..storage import SCHEME_OF_BACKEND
 from ..tasks import crashed
 from .base import ExecutorSettings
-
-#: Lithops storage backend -> URI scheme understood by :mod:`cloudbutton.core.storage`.
-_SCHEME_OF_BACKEND = {"localhost": "localhost", "aws_s3": "s3", "gcp_storage": "gs",
-                      "ibm_cos": "cos", "azure_storage": "az"}
 
 
 def localhost_config(workers: int) -> dict[str, Any]:
@@ -80,5 +77,5 @@ class LithopsExecutor:
         from lithops import Storage
 
         store = Storage(config=self.config)
-        scheme = _SCHEME_OF_BACKEND.get(store.backend, store.backend)
+        scheme = SCHEME_OF_BACKEND.get(store.backend, store.backend)
         return f"{scheme}://{store.bucket}/cloudbutton-scratch/{run_id}"

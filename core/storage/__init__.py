@@ -1,0 +1,49 @@
+"""URI-addressed storage: local paths and object storage through Lithops, ranged reads, atomic outputs.
+
+A URI is a local path (``/data/x.bam``, ``file:///data/x.bam``) or an object in a
+Lithops storage backend: ``s3://bucket/key`` (AWS S3, or any S3-compatible server
+the Lithops config names as ``minio``/``ceph`` storage), ``gs://``, ``cos://``,
+``az://`` or ``localhost://``.  Object URIs use the Lithops configuration set with
+:func:`configure` (the CLI sets it before planning, the runner in every task).
+
+Modules: :mod:`.objects` (backends, clients, request counts), :mod:`.io` (read,
+write, list, delete), :mod:`.ranged` (seekable ranged reader), :mod:`.outputs`
+(atomic outputs, local copies of inputs).
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+from .io import (copy_object, delete, delete_prefix, exists, expand, list_prefix, local_path, open_ranged,
+                 read_range, size, upload_file, write_bytes)
+from .objects import (REQUEST_KINDS, S3_COMPATIBLE, SCHEME_OF_BACKEND, SCHEMES, configure, configured,
+                      is_object_uri, remote_bytes, requests)
+from .outputs import atomic_output, open_input
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A task output kept in storage; tasks pass these instead of the data itself."""
+
+    uri: str
+    nbytes: int
+
+
+def store(value: Any, uri: str) -> Ref:
+    """Pickle ``value`` to ``uri`` and return a :class:`Ref` to it."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    write_bytes(uri, data)
+    return Ref(uri, len(data))
+
+
+def load(ref: Ref) -> Any:
+    """Read back a value saved by :func:`store`."""
+    return pickle.loads(read_range(ref.uri))
+
+
+__all__ = ["REQUEST_KINDS", "Ref", "S3_COMPATIBLE", "SCHEMES", "SCHEME_OF_BACKEND", "atomic_output", "configure",
+           "configured", "copy_object", "delete", "delete_prefix", "exists", "expand", "is_object_uri",
+           "list_prefix", "load", "local_path", "open_input", "open_ranged", "read_range", "remote_bytes",
+           "requests", "size", "store", "upload_file", "write_bytes"]
