@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Sequence
 
+from . import storage
 from .errors import CloudbuttonError, TaskFailed
 from .executors import executor_names
 from .job import Job, run_job
 from .kpi import compare, summary
-from .runner import RunOptions
+from .runner import RunOptions, load_lithops_config
 
 ENTRY_POINT_GROUP = "cloudbutton.pipelines"
 
@@ -104,6 +105,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def _run_command(command: Command, args: argparse.Namespace) -> int:
+    storage.configure(load_lithops_config(args.lithops_config))  # planning reads s3:// headers with it
     job = command.build(args)
     if args.plan:
         print(job.graph.describe())

@@ -16,3 +16,14 @@ def shared_data() -> Path:
         pytest.fail(f"shared data not found at {SHARED_DATA}: tests need ../shared/data beside the project "
                     "(or CLOUDBUTTON_SHARED_DATA pointing at it)", pytrace=False)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3 server (moto, 127.0.0.1, free port) for the whole session, with a Lithops config using
+    the ``minio`` storage keys (``.lithops_config``, ``.config_file``); stopped by its PID at the end."""
+    from tests.s3server import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
