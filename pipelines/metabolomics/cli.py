@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from pathlib import Path
 
-from cloudbutton.core import CloudbuttonError, Job
+from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
 from .centroids import default_cache_dir
@@ -64,15 +63,11 @@ def _fingerprint(out: str) -> str:
 
 
 def _sample(folder: str) -> list[str]:
-    """Write the seed-0 synthetic dataset (formulas drawn from HMDB in the shared data) in ``folder``."""
-    from .formulas import load_database
+    """Write the seed-0 synthetic dataset (formulas from the generated pool) in ``folder``."""
+    from .formula_pool import formula_pool
     from .synthetic import make_dataset
 
-    shared = Path(os.environ.get("CLOUDBUTTON_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
-    hmdb = shared / "metabolomics" / "moldbs" / "hmdb.csv"
-    if not hmdb.is_file():
-        raise CloudbuttonError(f"{hmdb}: the sample's formula pool is missing (set CLOUDBUTTON_SHARED_DATA)")
-    dataset = make_dataset(folder, load_database(str(hmdb)), seed=0, name="seed0")
+    dataset = make_dataset(folder, formula_pool(), seed=0, name="seed0")
     return ["annotate", dataset.imzml, "--db", dataset.db]
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudbutton.pipelines.metabolomics.formula_pool import formula_pool
 from cloudbutton.pipelines.metabolomics.formulas import load_database
 from cloudbutton.pipelines.metabolomics.synthetic import SyntheticDataset, make_dataset
 
@@ -42,7 +43,9 @@ def spheroid_db(hmdb: list[str], tmp_path_factory: pytest.TempPathFactory) -> st
 
 
 @pytest.fixture(scope="session")
-def synthetic_sets(hmdb: list[str], tmp_path_factory: pytest.TempPathFactory) -> list[SyntheticDataset]:
-    """Three generator seeds, 40×40 pixels, 45 planted + 6 wrong-pattern ions, 300 distractors."""
+def synthetic_sets(tmp_path_factory: pytest.TempPathFactory) -> list[SyntheticDataset]:
+    """Three generator seeds, 40×40 pixels, 45 planted + 6 wrong-pattern ions, 300 distractors,
+    formulas from the generated pool (no outside data)."""
     out = tmp_path_factory.mktemp("synthetic")
-    return [make_dataset(str(out), hmdb, seed=seed, n_distractors=300, name=f"seed{seed}") for seed in (0, 1, 2)]
+    pool = formula_pool()
+    return [make_dataset(str(out), pool, seed=seed, n_distractors=300, name=f"seed{seed}") for seed in (0, 1, 2)]

@@ -6,8 +6,7 @@ from pathlib import Path
 from ..notebooks import execute
 
 
-def test_notebook_runs_and_draws(shared_data: Path, centroid_cache: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("CLOUDBUTTON_SHARED_DATA", str(shared_data))
+def test_notebook_runs_and_draws(centroid_cache: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CLOUDBUTTON_CACHE", str(Path(centroid_cache).parent))  # its default cache: the session's
     run = execute("metabolomics", cwd=tmp_path)
     assert run.images >= 4  # ion-image grid, MSM histogram, FDR levels, KPI timeline
