@@ -17,7 +17,8 @@ from .executors.base import local_scratch
 from .graph import Graph, Stage
 from .hooks import Hook, ProgressHook
 from .kpi import KPIRecorder, PriceModel
-from .tasks import Gather, ShuffleInput, SideInput, TaskSpec, execute_task
+from .retry import run_with_retries
+from .tasks import Gather, ShuffleInput, SideInput, TaskSpec
 from .timeline import write_chrome_trace, write_timeline_png
 
 
@@ -131,7 +132,8 @@ class _Run:
         self.workers = options.workers or os.cpu_count() or 1
         self.lithops_config = load_lithops_config(options.lithops_config)
         self.executor = create_executor(options.executor, ExecutorSettings(
-            self.workers, options.memory_mb, self.lithops_config, options.spark_master, options.task_timeout_s))
+            self.workers, options.memory_mb, self.lithops_config, options.spark_master, options.task_timeout_s,
+            options.retries))
         self.hooks = list(hooks)
         self.outputs: dict[str, list[Any]] = {}
         self.run_id = uuid.uuid4().hex[:12]
@@ -189,7 +191,7 @@ class _Run:
         specs.sort(key=_input_bytes, reverse=True)  # largest first: a shorter tail (results keep their order)
         self.emit("stage_start", stage=stage.name, kind=stage.kind, tasks=len(specs), memory_mb=memory)
         results: list[Any] = [None] * len(specs)
-        for position, outcome in self.executor.map(execute_task, specs, memory_mb=memory):
+        for position, outcome in run_with_retries(self.executor, specs, memory_mb=memory):
             index = specs[position].partition
             self.emit("task_end", stage=stage.name, partition=index, attempts=outcome.attempts)
             if outcome.error is not None:

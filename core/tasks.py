@@ -1,8 +1,10 @@
-"""What one task is, and how a worker runs it: inputs resolved, retries, timeout, KPIs.
+"""What one task is, and how a worker runs one attempt of it: inputs resolved, timeout, KPIs.
 
 :func:`execute_task` is the only function the executors ship to workers.  It
 never raises: failures come back in the :class:`TaskOutcome` so that every
 executor (threads, processes, Lithops, Spark) reports them the same way.
+Retries are the driver's job (:mod:`cloudbutton.core.retry`): each attempt is
+submitted anew, so a task whose worker died runs again on a fresh one.
 """
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ class TaskSpec:
     memory_mb: int = 1024
     storage_config: dict[str, Any] | None = None
     submit_ts: float = 0.0
+    attempt: int = 0  # this attempt's number: 0 first, up to ``retries``
 
 
 @dataclass
@@ -73,9 +76,24 @@ class TaskOutcome:
     input_error: InputError | None = None  # a bad input is reported as such, not as a crash
 
 
-def crashed(exc: BaseException) -> TaskOutcome:
-    """The outcome of a task whose worker died (killed, out of memory) before reporting back."""
-    return TaskOutcome(None, [], f"worker lost: {type(exc).__name__}: {exc}")
+def attempt_record(spec: TaskSpec, attempt: int, error: str | None, *, worker: str = "",
+                   start_ts: float | None = None, end_ts: float | None = None) -> dict[str, Any]:
+    """One KPI record of an attempt; the resource fields are zero unless the worker measured them."""
+    end = time.time() if end_ts is None else end_ts
+    start = end if start_ts is None else start_ts
+    return {
+        "stage": spec.stage, "partition": spec.partition, "attempt": attempt,
+        "status": "ok" if error is None else "failed", "error": error,
+        "worker": worker, "cold_start": False,
+        "submit_ts": spec.submit_ts, "start_ts": start, "end_ts": end,
+        "duration_s": end - start, "cpu_s": 0.0, "peak_rss_bytes": 0,
+        "bytes_read": 0, "bytes_written": 0, "memory_mb": spec.memory_mb,
+    }
+
+
+def crashed(spec: TaskSpec, error: str, *, worker: str = "", start_ts: float | None = None) -> TaskOutcome:
+    """The outcome of an attempt that never reported back: its worker died, was stopped or abandoned."""
+    return TaskOutcome(None, [attempt_record(spec, spec.attempt, error, worker=worker, start_ts=start_ts)], error)
 
 
 def bucket_of(key: Any, n: int) -> int:
@@ -142,40 +160,24 @@ class _Alarm:
 
 
 def execute_task(spec: TaskSpec) -> TaskOutcome:
-    """Run ``spec`` with retries; record start/end, CPU, peak RSS and I/O per attempt."""
+    """Run attempt ``spec.attempt`` of ``spec``; record start/end, CPU, peak RSS and I/O."""
     storage.configure(spec.storage_config)
     sampler = telemetry.sampler()
-    worker = telemetry.worker_id()
-    cold = telemetry.cold_start()
-    attempts: list[dict[str, Any]] = []
-    for attempt in range(spec.retries + 1):
-        token = sampler.begin()
-        read0, written0 = telemetry.thread_io()
-        cpu0, start = time.thread_time(), time.time()
-        error = None
-        try:
-            with _Alarm(spec.timeout_s):
-                value = _call(spec)
-        except BaseException as exc:  # noqa: BLE001 - reported to the driver, never lost
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            error = f"{type(exc).__name__}: {exc}"
-            trace = traceback.format_exc()
-            failure = exc
-        end, cpu1 = time.time(), time.thread_time()
-        read1, written1 = telemetry.thread_io()
-        attempts.append({
-            "stage": spec.stage, "partition": spec.partition, "attempt": attempt,
-            "status": "ok" if error is None else "failed", "error": error,
-            "worker": worker, "cold_start": cold and attempt == 0,
-            "submit_ts": spec.submit_ts, "start_ts": start, "end_ts": end,
-            "duration_s": end - start, "cpu_s": cpu1 - cpu0,
-            "peak_rss_bytes": sampler.end(token),
-            "bytes_read": read1 - read0, "bytes_written": written1 - written0,
-            "memory_mb": spec.memory_mb,
-        })
-        if error is None:
-            return TaskOutcome(value, attempts)
-        if isinstance(failure, InputError):  # retrying cannot fix a bad input
-            return TaskOutcome(None, attempts, error, trace, failure)
-    return TaskOutcome(None, attempts, error, trace)
+    token = sampler.begin()
+    read0, written0 = telemetry.thread_io()
+    cpu0, start = time.thread_time(), time.time()
+    value, error, trace, failure = None, None, "", None
+    try:
+        with _Alarm(spec.timeout_s):
+            value = _call(spec)
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver, never lost
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        error, trace, failure = f"{type(exc).__name__}: {exc}", traceback.format_exc(), exc
+    end, cpu1 = time.time(), time.thread_time()
+    read1, written1 = telemetry.thread_io()
+    record = attempt_record(spec, spec.attempt, error, worker=telemetry.worker_id(), start_ts=start, end_ts=end)
+    record.update(cold_start=telemetry.cold_start(), cpu_s=cpu1 - cpu0, peak_rss_bytes=sampler.end(token),
+                  bytes_read=read1 - read0, bytes_written=written1 - written0)
+    input_error = failure if isinstance(failure, InputError) else None  # retrying cannot fix a bad input
+    return TaskOutcome(value, [record], error, trace, input_error)

@@ -19,6 +19,7 @@ class ExecutorSettings:
     lithops_config: dict[str, Any] | None = None
     spark_master: str | None = None
     task_timeout_s: float | None = None
+    retries: int = 2  # extra attempts per task (Spark re-runs a task whose worker died this many times)
 
 
 class Executor(Protocol):

@@ -40,8 +40,12 @@ class LithopsExecutor:
         return self.config.get("lithops", {}).get("backend", "localhost") == "localhost"
 
     def start(self) -> None:
+        import logging
+
         import lithops
 
+        # A call that died is reported (and retried) by the core, in one line: no Lithops warning per call.
+        logging.getLogger("lithops.future").setLevel(logging.ERROR)
         self.fexec = lithops.FunctionExecutor(config=self.config)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
@@ -62,13 +66,14 @@ class LithopsExecutor:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - the function died (timeout, memory) before returning
-                    outcome = crashed(exc)
+                    outcome = crashed(items[index[id(future)]], f"worker lost: {type(exc).__name__}: {exc}")
                 if "worker_cold_start" in future.stats and outcome.attempts:
                     outcome.attempts[0]["cold_start"] = bool(future.stats["worker_cold_start"])
                 yield index[id(future)], outcome
 
     def shutdown(self) -> None:
-        """Stop Lithops' job monitor and invoker (they would keep polling after a failed run)."""
+        """Stop Lithops' job monitor and invoker, and kill calls still running (a failed or interrupted
+        run does not wait for them)."""
         if self.fexec is not None:
             self.fexec.__exit__(None, None, None)
             self.fexec = None

@@ -1,31 +1,25 @@
 """In-machine executors: threads (default) and processes."""
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 import queue
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import TaskTimeout
 from ..tasks import crashed
 from .base import ExecutorSettings, local_scratch
-
-
-def _batch_limit(timeout_s: float | None, tasks: int, workers: int) -> float | None:
-    """Driver-side bound on a batch: at most ceil(tasks / workers) task limits in a row, plus slack.
-
-    Worker-side timeouts (SIGALRM) cannot interrupt a thread, so the driver bounds the batch too.
-    """
-    return None if not timeout_s else timeout_s * -(-tasks // workers) + 5
+from .forkpool import ForkPool
 
 
 class ThreadsExecutor:
     """Tasks run in this process's threads: no serialisation, results stay in memory.
 
-    Worker threads pull the next task from a shared iterator (no future per
-    task), which keeps the per-task overhead to a few microseconds.
+    A thread cannot be stopped, so the task time limit is kept by the driver: a
+    task past it is reported as timed out (and retried) at once, its thread is
+    abandoned - it keeps running until the task returns, and its result is
+    ignored - and a new thread takes its place.  A task that kills its worker
+    kills the whole run here; use ``processes`` for tasks that may.
     """
 
     name = "threads"
@@ -39,44 +33,81 @@ class ThreadsExecutor:
         """Threads are started per batch; nothing to acquire."""
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
-        source = iter(enumerate(items))
+        todo = deque(range(len(items)))
         lock, stop = threading.Lock(), threading.Event()
+        running: dict[int, tuple[int, float]] = {}  # thread slot -> (position, start time)
+        abandoned: set[int] = set()
         results: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
 
-        def work() -> None:
+        def work(slot: int) -> None:
             while not stop.is_set():
                 with lock:
-                    nxt = next(source, None)
-                if nxt is None:
-                    return
+                    if not todo:
+                        return
+                    position = todo.popleft()
+                    running[slot] = (position, time.time())
                 try:
-                    results.put((nxt[0], fn(nxt[1]), None))
+                    reply = (position, fn(items[position]), None)
                 except BaseException as exc:  # noqa: BLE001 - handed to the driver
-                    results.put((nxt[0], None, exc))
+                    reply = (position, None, exc)
+                with lock:
+                    running.pop(slot, None)
+                    if slot in abandoned:  # reported as timed out already: drop the late result
+                        return
+                results.put(reply)
 
-        threads = [threading.Thread(target=work, name=f"cloudbutton-worker-{slot}", daemon=True)
-                   for slot in range(min(self.workers, len(items)))]
-        for thread in threads:
-            thread.start()
-        limit = _batch_limit(self.timeout_s, len(items), self.workers)
-        deadline = None if limit is None else time.monotonic() + limit
-        timed_out = False
+        threads: list[threading.Thread] = []
+
+        def add_thread() -> None:
+            slot = len(threads)
+            threads.append(threading.Thread(target=work, args=(slot,), name=f"cloudbutton-worker-{slot}",
+                                            daemon=True))
+            threads[-1].start()
+
+        for _ in range(min(self.workers, len(items))):
+            add_thread()
         try:
             for _ in range(len(items)):
-                try:
-                    index, value, error = results.get(
-                        timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    timed_out = True
-                    raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
+                while True:
+                    try:
+                        position, value, error = results.get(timeout=self._wait(lock, running))
+                        break
+                    except queue.Empty:
+                        for slot, position, started in self._expired(lock, running, abandoned):
+                            add_thread()
+                            yield position, crashed(
+                                items[position], f"TaskTimeout: timed out after {self.timeout_s:g} s (thread "
+                                "abandoned: it keeps running, its result is ignored)", start_ts=started)
                 if error is not None:
                     raise error
-                yield index, value
+                yield position, value
         finally:
             stop.set()  # a failed or abandoned batch starts no further tasks...
-            if not timed_out:  # ...and lets running ones finish: a thread left inside native code
-                for thread in threads:  # when the interpreter exits aborts it
+            for slot, thread in enumerate(threads):  # ...and lets running ones finish: a thread left inside
+                if slot not in abandoned:  # native code when the interpreter exits aborts it
                     thread.join()
+
+    def _wait(self, lock: threading.Lock, running: dict[int, tuple[int, float]]) -> float | None:
+        """Seconds until the first running task reaches its time limit (None: no limit)."""
+        if not self.timeout_s:
+            return None
+        with lock:
+            first = min((started for _, started in running.values()), default=time.time())
+        return max(0.0, first + self.timeout_s - time.time()) + 0.01
+
+    def _expired(self, lock: threading.Lock, running: dict[int, tuple[int, float]],
+                 abandoned: set[int]) -> list[tuple[int, int, float]]:
+        """Abandon the threads whose task is past the time limit: (slot, position, start time) each."""
+        if not self.timeout_s:
+            return []
+        now = time.time()
+        with lock:
+            late = [(slot, position, started) for slot, (position, started) in running.items()
+                    if now - started >= self.timeout_s]
+            for slot, _, _ in late:
+                abandoned.add(slot)
+                del running[slot]
+        return late
 
     def shutdown(self) -> None:
         """Worker threads end with their batch."""
@@ -89,7 +120,9 @@ class ProcessesExecutor:
     """Tasks run in a pool of forked local processes; intermediates go through files.
 
     Fork (not spawn) keeps worker start-up to milliseconds and needs no
-    ``if __name__ == "__main__"`` guard in user scripts.
+    ``if __name__ == "__main__"`` guard in user scripts.  A task whose worker
+    dies, runs past the time limit or goes over ``memory_mb`` of private memory
+    loses only that worker, which is replaced; the task is reported by position.
     """
 
     name = "processes"
@@ -98,31 +131,20 @@ class ProcessesExecutor:
     def __init__(self, settings: ExecutorSettings):
         self.workers = settings.workers
         self.timeout_s = settings.task_timeout_s
-        self.pool: cf.ProcessPoolExecutor | None = None
+        self.pool: ForkPool | None = None
 
     def start(self) -> None:
-        self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        self.pool = ForkPool(self.workers, self.timeout_s)
+        self.pool.start()
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
         assert self.pool is not None, "start() the executor first"
-        futures = {self.pool.submit(fn, item): i for i, item in enumerate(items)}
-        limit = _batch_limit(self.timeout_s, len(items), self.workers)
-        try:
-            for future in cf.as_completed(futures, timeout=limit):
-                try:
-                    outcome = future.result()
-                except cf.process.BrokenProcessPool as exc:  # a worker was killed (e.g. out of memory)
-                    outcome = crashed(exc)
-                yield futures[future], outcome
-        except cf.TimeoutError:
-            raise TaskTimeout(f"tasks still running after the {self.timeout_s:g} s task time limit") from None
-        finally:
-            for future in futures:
-                future.cancel()
+        yield from self.pool.map(fn, items, lambda spec, error, started: crashed(spec, error, start_ts=started),
+                                 memory_mb=memory_mb)
 
     def shutdown(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown()
             self.pool = None
 
     def scratch_uri(self, run_id: str) -> str:
