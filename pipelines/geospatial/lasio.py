@@ -85,8 +85,11 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     """Expand files, folders and globs into a sorted, de-duplicated list of LAS/LAZ inputs."""
     found: list[str] = []
     for item in inputs:
-        if is_object_uri(item):
-            found.append(item)
+        if is_object_uri(item):  # an object, a prefix (s3://b/tiles/) or a glob of objects
+            listed = storage.expand(item)
+            if not listed:
+                raise InputError(item, "no such object or prefix")
+            found += listed if listed == [item] else [u for u in listed if u.lower().endswith(LAS_SUFFIXES)]
             continue
         path = local_path(item)
         if os.path.isdir(path):
@@ -197,14 +200,21 @@ def plan_reads(sources: list[LasSource], points_per_part: int = READ_POINTS) -> 
             for src in sources for start in range(0, src.count, points_per_part)]
 
 
-def metres_per_unit(crs_wkt: str | None, where: str = "--crs") -> float:
-    """Length of the CRS's horizontal unit in metres (1 without a CRS); a geographic CRS is an InputError."""
+def metres_per_unit(crs_wkt: str | None, where: str = "--crs") -> tuple[float, float]:
+    """Metres per map unit of x/y and of z (1 without a CRS); a geographic CRS is an InputError.
+
+    z is in the vertical CRS's unit when the CRS is compound, else in the horizontal unit (as LAS tools assume).
+    """
     if crs_wkt is None:
-        return 1.0
+        return 1.0, 1.0
     crs = CRS.from_wkt(crs_wkt)
-    if crs.is_geographic:
-        raise InputError(where, f"{crs.name} is geographic (degrees): reproject the points to a projected CRS first")
-    return float(crs.axis_info[0].unit_conversion_factor)
+    parts = crs.sub_crs_list or [crs]
+    horizontal = parts[0]
+    if horizontal.is_geographic:
+        raise InputError(where, f"{horizontal.name} is geographic (degrees): reproject the points to a projected CRS first")
+    h = float(horizontal.axis_info[0].unit_conversion_factor)
+    vertical = [p for p in parts[1:] if p.is_vertical]
+    return h, float(vertical[0].axis_info[0].unit_conversion_factor) if vertical else h
 
 
 def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:

@@ -1,0 +1,49 @@
+"""Annotation of an imzML in s3:// (real S3 server, Lithops minio storage) equals the local annotation."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cloudbutton.core import storage
+from cloudbutton.core.cli import main
+from cloudbutton.pipelines.metabolomics.formula_pool import formula_pool
+from cloudbutton.pipelines.metabolomics.synthetic import make_dataset
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory: pytest.TempPathFactory):
+    return make_dataset(str(tmp_path_factory.mktemp("msi")), formula_pool(), seed=4, shape=(16, 16),
+                        n_planted=8, n_wrong=2, n_unknown=10, n_distractors=40, name="small")
+
+
+def _run_record(name: str) -> bool:
+    """Files describing the run (KPIs, timeline, report with timings), not the science."""
+    return name.startswith("kpi.") or name == "report.html"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not _run_record(p.name)}
+
+
+@pytest.mark.parametrize("executor", ["threads", "lithops"])
+def test_annotation_of_an_s3_imzml_matches_local(s3_server, small_set, tmp_path, executor):
+    prefix = f"msi-{uuid.uuid4().hex[:8]}/"
+    imzml = s3_server.upload(small_set.imzml, prefix + "in/small.imzML")
+    s3_server.upload(small_set.imzml[: -len(".imzML")] + ".ibd", prefix + "in/small.ibd")
+    db = s3_server.upload(small_set.db, prefix + "in/db.csv")
+    common = ["--workers", "2", "--quiet", "--no-centroid-cache", "--partitions", "3"]
+    assert main(["metabolomics", "annotate", small_set.imzml, "--db", small_set.db,
+                 "--out", str(tmp_path / "local"), *common]) == 0
+    try:
+        assert main(["metabolomics", "annotate", imzml, "--db", db, "--out", s3_server.uri(prefix + "out"),
+                     "--executor", executor, "--lithops-config", str(s3_server.config_file), *common]) == 0
+    finally:
+        storage.configure(None)
+    local = _files(tmp_path / "local")
+    remote = {key[len(prefix + "out/"):]: None for key in s3_server.keys(prefix + "out/")}
+    assert "annotations.csv" in local and set(local) == {k for k in remote if not _run_record(k)}
+    for name, data in local.items():
+        assert s3_server.download(prefix + "out/" + name, tmp_path / "remote.bin").read_bytes() == data, name
