@@ -21,6 +21,7 @@ from .errors import CloudbuttonError, TaskFailed
 from .executors import executor_names
 from .job import Job, run_job
 from .kpi import compare, summary
+from .report import Section, report_path, write_report
 from .runner import RunOptions, load_lithops_config
 
 ENTRY_POINT_GROUP = "cloudbutton.pipelines"
@@ -33,7 +34,10 @@ class Command:
     ``fingerprint(output)`` digests an output's scientific content (not its
     timestamps or command line) so that ``cloudbutton bench`` can check that
     every executor produced the same result; ``output_name`` is the name bench
-    gives the ``--out`` of each run.
+    gives the ``--out`` of each run.  ``report(output)`` returns the sections of
+    the run's report.html that show the output's results, read from the files
+    the run wrote (see :mod:`~cloudbutton.core.report`); the report finds it by
+    the run's graph name, ``<pipeline>.<command>``.
     """
 
     help: str
@@ -41,6 +45,7 @@ class Command:
     build: Callable[[argparse.Namespace], Job]
     fingerprint: Callable[[str], str] | None = None
     output_name: str = "output"
+    report: Callable[[str], list[Section]] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,12 @@ def _kpi_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_command(args: argparse.Namespace) -> int:
+    out = write_report(args.kpi_file, args.output or report_path(args.kpi_file))
+    print(f"report: {out}")
+    return 0
+
+
 def _demo_command(args: argparse.Namespace) -> int:
     from .demo import make_text, wordcount_job
 
@@ -155,7 +166,7 @@ def _bench_command(args: argparse.Namespace, pipelines: dict[str, Pipeline]) -> 
 
 
 def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
-    """The full argument parser: one sub-command per pipeline, plus ``kpi``, ``bench`` and ``demo``."""
+    """The full argument parser: one sub-command per pipeline, plus ``kpi``, ``report``, ``bench`` and ``demo``."""
     from .bench import bench_options
 
     common = common_options()
@@ -163,7 +174,8 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
         prog="cloudbutton",
         description="Run domain-science pipelines as stage graphs on threads, processes, Lithops or Spark, "
                     "with measured KPIs (wall time, CPU, memory, bytes, GB-seconds, cost).")
-    sub = parser.add_subparsers(dest="group", metavar="{" + ",".join([*pipelines, "kpi", "bench", "demo"]) + "}")
+    sub = parser.add_subparsers(dest="group",
+                                metavar="{" + ",".join([*pipelines, "kpi", "report", "bench", "demo"]) + "}")
     sub.required = True
     for name, pipeline in pipelines.items():
         p_parser = sub.add_parser(name, help=pipeline.help, description=pipeline.help)
@@ -181,6 +193,13 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
     cmp_.add_argument("a")
     cmp_.add_argument("b")
     kpi.set_defaults(handler=_kpi_command, verbose=False)
+    report = sub.add_parser("report", help="(re)build the HTML report of a run from its kpi.json",
+                            description="Write one self-contained HTML page (no network access needed) with the "
+                                        "run, its stages, the task timeline and the pipeline's results.")
+    report.add_argument("kpi_file", metavar="KPI.json")
+    report.add_argument("-o", "--output", metavar="report.html",
+                        help="where to write it (default: report.html beside kpi.json)")
+    report.set_defaults(handler=_report_command, verbose=False)
     bench = sub.add_parser(
         "bench", parents=[bench_options()],
         help="run a pipeline on several executors, check the outputs agree, compare KPIs against Spark",

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from . import storage
 from .graph import Graph
+from .report import write_report, write_run_report
 from .runner import RunOptions, RunResult, run
 
 
@@ -37,8 +40,21 @@ class Job:
 
 
 def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> RunResult:
-    """Run ``job`` with ``options`` (or RunOptions(**overrides)); KPIs default beside the output."""
+    """Run ``job`` with ``options`` (or RunOptions(**overrides)); KPIs default beside the output.
+
+    ``report.html`` (:mod:`~cloudbutton.core.report`) is written beside kpi.json after the
+    run, and after a failed run whose kpi.json was written.
+    """
     options = replace(options, **overrides) if options else RunOptions(**overrides)
     if options.kpi_path is None:
         options = replace(options, kpi_path=job.default_kpi_path())
-    return run(job.graph, options)
+    options = replace(options, output=job.output if storage.is_object_uri(job.output) else os.path.abspath(job.output))
+    ok, started = False, time.time()
+    try:
+        result = run(job.graph, options)
+        ok = True
+        write_report(options.kpi_path)
+    finally:
+        if not ok:
+            write_run_report(options.kpi_path, started)
+    return result

@@ -46,6 +46,8 @@ class RunOptions:
         URI prefix for intermediates of remote executors (default: the executor's choice).
     kpi_path : str, optional
         Where to write kpi.json (plus ``.timeline.png`` and ``.trace.json`` beside it).
+    output : str, optional
+        The job's main output, recorded in kpi.json (``run.options.output``) for its report.
     quiet : bool
         No progress bars.
     prices : PriceModel
@@ -61,6 +63,7 @@ class RunOptions:
     spark_master: str | None = None
     scratch: str | None = None
     kpi_path: str | None = None
+    output: str | None = None
     quiet: bool = False
     prices: PriceModel = field(default_factory=PriceModel)
 
@@ -228,7 +231,7 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
     job.emit("run_start", graph=graph.name, executor=options.executor, workers=job.workers,
              options={"memory_mb": options.memory_mb, "retries": options.retries,
                       "task_timeout_s": options.task_timeout_s,
-                      "spark_master": getattr(job.executor, "master", None)})
+                      "spark_master": getattr(job.executor, "master", None), "output": options.output})
     ok = False
     try:
         value = job.execute()
