@@ -40,11 +40,11 @@ h2{font-size:17px;margin:2px 0 10px}h3{font-size:14px;margin:12px 0 6px}
 .ok{background:#2ca02c;color:#fff}.failed{background:#d62728;color:#fff}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px;margin:0}
 .facts div{background:#f4f6f8;border-radius:4px;padding:6px 10px}.facts dt{font-size:12px;color:#5a6772}
-.facts dd{margin:0;font-size:16px;font-weight:600}
+.facts dd{margin:0;font-size:16px;font-weight:600;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;border-bottom:1px solid #e6eaee}
 th{background:#f4f6f8;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:6px 12px 6px 0;display:inline-block;vertical-align:top}
-figcaption{font-size:12px;color:#3c4750;max-width:260px}
+figcaption{font-size:12px;color:#3c4750;max-width:420px}
 .gallery figure{width:150px}.gallery img{width:150px;image-rendering:pixelated;background:#eee}
 .error{white-space:pre-wrap;background:#fdecea;border:1px solid #f5c2c0;padding:8px;border-radius:4px}
 svg text{font:11px system-ui,sans-serif;fill:#1d232a}.note{color:#5a6772;font-size:12px}
@@ -134,9 +134,9 @@ def bars(labels: Sequence[str], values: Sequence[float], ylabel: str, width: int
     return "".join(parts)
 
 
-def histogram(values: Sequence[float], bins: int, xlabel: str, width: int = 420, height: int = 200,
-              colour: str = "#1f77b4") -> str:
-    """A histogram of ``values`` as inline SVG (bars titled with their range and count)."""
+def histogram(values: Sequence[float], bins: int, xlabel: str, caption: str = "", width: int = 420,
+              height: int = 200, colour: str = "#1f77b4") -> str:
+    """A histogram of ``values`` as an inline SVG figure (bars titled with their range and count)."""
     import numpy as np
 
     data = np.asarray(values, dtype=float)
@@ -148,7 +148,8 @@ def histogram(values: Sequence[float], bins: int, xlabel: str, width: int = 420,
     chart = bars(labels, counts.tolist(), "count", width, height, colour)
     axis = (f'<div class="note" style="width:{width}px;display:flex;justify-content:space-between">'
             f"<span>{edges[0]:.4g}</span><span>{escape(xlabel)}</span><span>{edges[-1]:.4g}</span></div>")
-    return f'<figure>{chart}{axis}</figure>'
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f"<figure>{chart}{axis}{cap}</figure>"
 
 
 # ---------------------------------------------------------------- the run

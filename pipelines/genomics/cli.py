@@ -11,6 +11,7 @@ from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
 from .pipeline import build_call_job
+from .report import report
 
 
 def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,6 @@ pipeline = Pipeline(
     help="region-chunked variant calling: BAM/CRAM + reference -> VCF",
     commands={"call": Command(help="call SNPs and indels of one sample into a bgzip VCF",
                               add_arguments=_add_call_arguments, build=_build_call,
-                              fingerprint=_fingerprint, output_name="calls.vcf.gz")},
+                              fingerprint=_fingerprint, output_name="calls.vcf.gz", report=report)},
     sample=_sample,
 )

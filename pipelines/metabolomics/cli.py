@@ -11,6 +11,7 @@ from cloudbutton.core.cli import Command, Pipeline
 from .centroids import default_cache_dir
 from .isotopes import INSTRUMENTS
 from .pipeline import Settings, build_annotate_job
+from .report import report
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -76,6 +77,6 @@ pipeline = Pipeline(
     help="METASPACE-style annotation of imaging mass spectrometry (imzML) with FDR and ion images",
     commands={"annotate": Command(help="annotate an imzML dataset against molecular databases",
                                   add_arguments=add_arguments, build=build,
-                                  fingerprint=_fingerprint, output_name="annotations")},
+                                  fingerprint=_fingerprint, output_name="annotations", report=report)},
     sample=_sample,
 )
