@@ -8,6 +8,7 @@ from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
 from .pipeline import GROUND_MODES, build_classify_job, build_dem_job
+from .report import report
 
 
 def _add_smrf_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +91,7 @@ pipeline = Pipeline(
     commands={
         "dem": Command(help="grid ground points into a seamless DTM GeoTIFF (COG)",
                        add_arguments=_add_dem_arguments, build=_build_dem,
-                       fingerprint=_dem_fingerprint, output_name="dem.tif"),
+                       fingerprint=_dem_fingerprint, output_name="dem.tif", report=report),
         "classify": Command(help="classify ground with SMRF (2 = ground, 1 = other), points kept in order",
                             add_arguments=_add_classify_arguments, build=_build_classify,
                             fingerprint=_classify_fingerprint, output_name="classified.laz"),

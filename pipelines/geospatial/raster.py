@@ -12,8 +12,8 @@ from .grid import GridSpec
 NODATA = -9999.0
 
 
-def write_cog(uri: str, dem: np.ndarray, grid: GridSpec, crs_wkt: str) -> None:
-    """Write ``dem`` (NaN = no data) as a float32 COG with overviews and the input CRS.
+def write_cog(uri: str, dem: np.ndarray, grid: GridSpec, crs_wkt: str, tags: dict[str, str] | None = None) -> None:
+    """Write ``dem`` (NaN = no data) as a float32 COG with overviews, the input CRS and ``tags``.
 
     The CRS is written from its WKT, so CRSs without an EPSG code (autzen's
     feet-based Lambert) survive unchanged. The file appears only when complete.
@@ -37,6 +37,7 @@ def write_cog(uri: str, dem: np.ndarray, grid: GridSpec, crs_wkt: str) -> None:
     with atomic_output(uri) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
+            dst.update_tags(**(tags or {}))
 
 
 def hillshade(dem: np.ndarray, res: float, azimuth: float = 315.0, altitude: float = 45.0) -> np.ndarray:

@@ -17,6 +17,7 @@ from cloudbutton.core.storage import atomic_output, open_input
 from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
 from .raster import write_cog, write_hillshade_png
+from .report import qa_tags
 from .smrf import SmrfParams, influence_cells, smrf_ground
 from .tin import Block, tin_grid
 
@@ -130,12 +131,9 @@ def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: st
            tiles: int) -> dict:
     """Write the assembled DEM as a COG (and optional hillshade PNG); return a summary."""
     dem = assemble(items, grid)
-    write_cog(out, dem, grid, crs_wkt)
-    if hillshade:
-        write_hillshade_png(hillshade, dem, grid.res)
     done = [i for i in items if i is not None]
     valid = np.isfinite(dem)
-    return {
+    summary = {
         "out": out,
         "width": grid.width,
         "height": grid.height,
@@ -150,6 +148,11 @@ def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: st
         "z_min": float(np.nanmin(dem)) if valid.any() else None,
         "z_max": float(np.nanmax(dem)) if valid.any() else None,
     }
+    layout = [(i.col0, i.row0, i.dem.shape[1], i.dem.shape[0], i.uncertain, i.ground) for i in done]
+    write_cog(out, dem, grid, crs_wkt, tags=qa_tags(summary, layout, hillshade))
+    if hillshade:
+        write_hillshade_png(hillshade, dem, grid.res)
+    return summary
 
 
 def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, smrf: SmrfParams
