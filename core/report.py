@@ -187,10 +187,11 @@ def run_section(kpi: dict[str, Any]) -> Section:
         error = run.get("error")
         text = error if isinstance(error, str) else json.dumps(error, indent=1) if error else "the run failed"
         body += f'<h3>Failure</h3><div class="error">{escape(text)}</div>'
-        if failed_attempts:
-            body += table(("stage", "partition", "attempt", "status", "duration s", "error"),
-                          [(t["stage"], t["partition"], t["attempt"], t.get("status"), f"{t['duration_s']:.2f}",
-                            t.get("error", "")) for t in failed_attempts[:50]])
+    if failed_attempts:
+        body += "<h3>Failed attempts</h3>" + table(
+            ("stage", "partition", "attempt", "worker", "duration s", "error"),
+            [(t["stage"], t["partition"], t["attempt"], t["worker"], f"{t['duration_s']:.2f}", t.get("error") or "")
+             for t in failed_attempts[:50]])
     return Section("Run", body)
 
 
