@@ -33,7 +33,7 @@ def report(output: str) -> list[Section]:
     confident = [r for r in rows if float(r["fdr"]) <= IMAGE_FDR]
     shown = confident[:GALLERY_SIZE]
     images = gallery((storage.read_range(_join(output, f"images/{r['ion']}.png")),
-                      [r["formula"], f"{r['adduct']}  m/z {float(r['mz']):.4f}",
+                      [r["formula"], f"{r['adduct']}, m/z {float(r['mz']):.4f}",
                        f"MSM {float(r['msm']):.3f}", f"FDR {float(r['fdr']):.0%}"]) for r in shown)
     note = (f'<p class="note">The {len(shown)} best of {len(confident)} annotations at FDR ≤ {IMAGE_FDR:.0%} by MSM '
             "(ion images with 99th-percentile hot-spot clipping, as written in images/).</p>")
