@@ -10,14 +10,13 @@ import io
 import re
 from collections import Counter
 
-import IsoSpecPy
-
 from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
 
+from .elements import ELEMENTS
+
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
 _MODIFIER = re.compile(r"([+-])([A-Za-z0-9]+)")
-ELEMENTS = frozenset(IsoSpecPy.PeriodicTbl.symbol_to_masses)
 
 
 def parse_formula(formula: str) -> Counter:
@@ -73,8 +72,10 @@ def ion_formula(formula: str, modifier: str) -> str | None:
 
 def monoisotopic_mass(formula: str) -> float:
     """Mass of the most abundant isotope of every element (neutral, no electrons removed)."""
-    table = IsoSpecPy.PeriodicTbl.symbol_to_monoisotopic_mass
-    return float(sum(table[el] * n for el, n in parse_formula(formula).items()))
+    def top(element: str) -> float:
+        masses, abundances = ELEMENTS[element]
+        return masses[abundances.index(max(abundances))]
+    return float(sum(top(el) * n for el, n in parse_formula(formula).items()))
 
 
 def load_database(uri: str) -> list[str]:

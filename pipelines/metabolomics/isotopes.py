@@ -1,32 +1,41 @@
 """Theoretical isotope centroids of ions, as METASPACE computes them with cpyMSpec.
 
-Fine structure comes from IsoSpecPy (relative threshold 1e-4).  Each fine peak
-becomes a Gaussian; the summed envelope is sampled at 25 points per FWHM on a
-grid anchored 12 sigma below the lightest peak, local maxima above 1e-4 become
-centroids (m/z = intensity-weighted mean between the neighbouring minima,
-at most 7 bins either side; intensity = envelope maximum).  The top ``n_peaks``
-are kept, re-sorted by m/z and scaled to a maximum of 100.
+Fine structure: IsoSpecPy (relative threshold 1e-4) over cpyMSpec's element table
+(:mod:`.elements`).  Centroids follow cpyMSpec's ``envelopeCentroids``: every fine
+peak is a Gaussian cut at 6 sigma, with the sigma of the instrument model at
+that peak's m/z (cpyMSpec switches sigma at each isotope cluster); the summed
+envelope is sampled at 25 points per FWHM on cpyMSpec's grid (starting 6 sigma
+below the lightest peak, step changing with sigma); a sample is a centroid when
+it is a local maximum of at least 1e-4; its m/z is the intensity-weighted mean
+of the samples from the left minimum to before the right minimum, within 7
+samples either side; its intensity the maximum.  The top ``n_peaks`` are kept,
+re-sorted by m/z and scaled to a maximum of 100 (METASPACE ``isocalc_wrapper``).
 
-The whole batch is vectorised with numpy; every reduction is sequential per
-ion, so an ion's centroids do not depend on which other ions share its batch.
+Only the samples near each isotope cluster are computed (a sum of equal-width
+Gaussians has its maxima between its first and last mean), vectorised over a
+batch; every value depends on its own ion only, so an ion's centroids do not
+depend on which other ions share its batch.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import IsoSpecPy
 import numpy as np
 
-from .formulas import ion_formula
+from .elements import ELECTRON_MASS, ELEMENTS
+from .formulas import ion_formula, parse_formula
 
-ELECTRON_MASS = 0.00054857990946
-SIGMA_TO_FWHM = 2.35482
+#: bump when centroids change for the same settings: part of the centroid-cache key
+CENTROIDER_VERSION = 2
+SIGMA_TO_FWHM = 2.3548200450309493
 POINTS_PER_FWHM = 25
-HALF_WINDOW_BINS = 7  # a 15-bin centroid window
+HALF_WINDOW_BINS = 7  # cpyMSpec's 15-sample centroid window
 FINE_THRESHOLD = 1e-4
 MIN_ABUNDANCE = 1e-4
-ENVELOPE_SIGMAS = 5.0  # a Gaussian contributes < 4e-6 of its height beyond this
-ANCHOR_SIGMAS = 12.0
+WIDTH_SIGMAS = 6.0  # cpyMSpec cuts every Gaussian at 6 sigma
+PAD_BINS = HALF_WINDOW_BINS + 2  # samples beyond a cluster's first/last peak: window + neighbour + 1
 
 #: METASPACE's resolving power (normalised to m/z 200) bins -> isocalc sigma.
 RESOLVING_POWER_BINS = ((85e3, 0.002476), (120e3, 0.001733), (195e3, 0.001238), (265e3, 0.000693),
@@ -87,113 +96,155 @@ class IsotopeModel:
         rp200 = resolving_power_at_200(self.instrument, self.resolving_power, self.at_mz)
         return next(sigma for limit, sigma in RESOLVING_POWER_BINS if rp200 < limit)
 
-    def sigma_at(self, mz: np.ndarray) -> np.ndarray:
-        """Gaussian sigma of a peak at ``mz`` under this model."""
+    def sigma_at(self, mz: np.ndarray, top_mz: np.ndarray) -> np.ndarray:
+        """Gaussian sigma of a fine peak at ``mz`` of an ion whose most abundant fine peak is at ``top_mz``.
+
+        v1 (cpyMSpec 0.3.5 as METASPACE v1 calls it): a TOF model with resolving power
+        ``top_mz / FWHM``, so sigma grows linearly with m/z from the binned sigma at the
+        top peak.  ``instrument`` (METASPACE v2/v3): RP(200) = 200 / FWHM, scaled with
+        m/z as the analyser does (Orbitrap ``sqrt(200/mz)``, FTICR ``200/mz``, TOF constant).
+        """
         mz = np.asarray(mz, dtype=float)
+        fwhm = self.sigma * SIGMA_TO_FWHM
         if self.peak_model == "v1":
-            return np.full(mz.shape, self.sigma)
-        rp200 = 200.0 / (self.sigma * SIGMA_TO_FWHM)  # METASPACE derives RP(200) from the binned sigma
-        rp = {"orbitrap": rp200 * np.sqrt(200.0 / mz), "fticr": rp200 * 200.0 / mz,
-              "tof": np.full(mz.shape, rp200)}[self.instrument]
+            rp = np.asarray(top_mz, dtype=float) / fwhm
+        else:
+            rp200 = 200.0 / fwhm
+            rp = {"orbitrap": rp200 * np.sqrt(200.0 / mz), "fticr": rp200 * 200.0 / mz,
+                  "tof": np.full(mz.shape, rp200)}[self.instrument]
         return mz / rp / SIGMA_TO_FWHM
 
     def key(self) -> str:
         """A short text identifying the settings (the centroid cache folder)."""
-        return (f"{self.peak_model}-{self.instrument}-rp{self.resolving_power:g}@{self.at_mz:g}"
-                f"-z{self.charge}-n{self.n_peaks}")
+        return (f"c{CENTROIDER_VERSION}-{self.peak_model}-{self.instrument}-rp{self.resolving_power:g}"
+                f"@{self.at_mz:g}-z{self.charge}-n{self.n_peaks}")
 
 
-def fine_structure(formula: str, charge: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fine isotope peaks (m/z sorted ascending, abundance relative to the top peak)."""
-    dist = IsoSpecPy.IsoThreshold(formula=formula, threshold=FINE_THRESHOLD, absolute=False)
+def fine_structure(counts: Counter, charge: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fine isotope peaks of an ion's element counts: m/z ascending, abundance relative to the top peak.
+
+    cpyMSpec's element table; ``charge`` electron masses are removed (cpyMSpec ``addCharge``).
+    """
+    elements = sorted(counts)
+    dist = IsoSpecPy.IsoThreshold(FINE_THRESHOLD, absolute=False, atomCounts=[counts[e] for e in elements],
+                                  isotopeMasses=[ELEMENTS[e][0] for e in elements],
+                                  isotopeProbabilities=[ELEMENTS[e][1] for e in elements])
     masses = (np.asarray(dist.np_masses()) - charge * ELECTRON_MASS) / abs(charge)
     probs = np.asarray(dist.np_probs())
     order = np.argsort(masses, kind="stable")
     return masses[order], probs[order] / probs.max()
 
 
-def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], sigmas: np.ndarray,
-                       n_peaks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centroid many fine-structure patterns at once.
+def _grid_events(ion: np.ndarray, fine_mz: np.ndarray, sigma: np.ndarray, step: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Where cpyMSpec's sampling grid switches to each fine peak, and how many samples follow.
+
+    The grid starts ``6 sigma`` below an ion's lightest peak.  It switches from
+    peak ``r-1`` to peak ``r`` (and to that peak's sigma and step) at the first
+    sample past ``p[r-1] + 6 sigma`` that is also at or past ``p[r] - 6 sigma``.
+
+    Returns
+    -------
+    position : m/z of the sample at which each fine peak becomes current
+    n_samples : samples taken with that peak current (a large number for an ion's last peak)
+    """
+    position = fine_mz - WIDTH_SIGMAS * sigma
+    n_samples = np.full(len(fine_mz), np.iinfo(np.int64).max // 4)
+    rank = np.arange(len(ion)) - np.searchsorted(ion, ion, side="left")
+    for r in range(1, int(rank.max(initial=0)) + 1):
+        g = np.flatnonzero(rank == r)
+        p = g - 1
+        past = np.floor((fine_mz[p] + WIDTH_SIGMAS * sigma[p] - position[p]) / step[p]) + 1
+        reach = np.ceil((fine_mz[g] - WIDTH_SIGMAS * sigma[p] - position[p]) / step[p])
+        k = np.maximum(1, np.maximum(past, reach)).astype(np.int64)
+        position[g] = position[p] + k * step[p]
+        n_samples[p] = k
+    return position, n_samples
+
+
+def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], model: IsotopeModel
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid many fine-structure patterns at once (see the module docstring).
 
     Parameters
     ----------
-    patterns : list of (mz, abundance) arrays, m/z ascending
-    sigmas : array
-        Gaussian sigma per pattern.
-    n_peaks : int
+    patterns : list of (mz, abundance) arrays, m/z ascending, abundance relative to the top
+    model : IsotopeModel
 
     Returns
     -------
     mzs, ints : (n, n_peaks) float64 arrays
         Centroid m/z ascending and intensities scaled to max 100; zero-padded.
     """
-    n = len(patterns)
-    mzs_out = np.zeros((n, n_peaks))
-    ints_out = np.zeros((n, n_peaks))
+    n, n_peaks = len(patterns), model.n_peaks
+    mzs_out, ints_out = np.zeros((n, n_peaks)), np.zeros((n, n_peaks))
     if n == 0:
         return mzs_out, ints_out
     sizes = np.array([len(m) for m, _ in patterns])
     ion = np.repeat(np.arange(n), sizes)
     fine_mz = np.concatenate([m for m, _ in patterns])
     fine_ab = np.concatenate([a for _, a in patterns])
-    sigmas = np.asarray(sigmas, dtype=float)
-    step = sigmas * SIGMA_TO_FWHM / POINTS_PER_FWHM
-    origin = np.array([m[0] for m, _ in patterns]) - ANCHOR_SIGMAS * sigmas
+    top_mz = np.array([m[np.argmax(a)] for m, a in patterns])
+    sigma = model.sigma_at(fine_mz, top_mz[ion])
 
-    half = int(np.ceil(ENVELOPE_SIGMAS * POINTS_PER_FWHM / SIGMA_TO_FWHM))
-    offsets = np.arange(-half, half + 2)
-    centre = np.floor((fine_mz - origin[ion]) / step[ion]).astype(np.int64)
-    # clusters: runs of fine peaks whose sampled windows overlap; each gets a dense grid
-    new_cluster = np.ones(len(centre), dtype=bool)
-    new_cluster[1:] = (ion[1:] != ion[:-1]) | (centre[1:] - centre[:-1] > len(offsets))
-    cluster = np.cumsum(new_cluster) - 1
-    starts = centre[new_cluster] - half
-    lengths = np.maximum.reduceat(centre, np.flatnonzero(new_cluster)) + half + 2 - starts
-    base = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    cluster_ion = ion[new_cluster]
-    grid = centre[:, None] + offsets[None, :]
-    grid_mz = origin[ion][:, None] + grid * step[ion][:, None]
-    contrib = fine_ab[:, None] * np.exp(-0.5 * ((grid_mz - fine_mz[:, None]) / sigmas[ion][:, None]) ** 2)
-    index = (base[cluster] - starts[cluster])[:, None] + grid
-    env = np.bincount(index.ravel(), weights=contrib.ravel(), minlength=int(lengths.sum()))
-    dense_cluster = np.repeat(np.arange(len(starts)), lengths)
-    uion = cluster_ion[dense_cluster]
-    ugrid = starts[dense_cluster] + np.arange(len(env)) - base[dense_cluster]
+    step = sigma * SIGMA_TO_FWHM / POINTS_PER_FWHM
+    position, n_samples = _grid_events(ion, fine_mz, sigma, step)
 
-    same_as_prev = np.zeros(len(env), dtype=bool)
-    same_as_prev[1:] = dense_cluster[1:] == dense_cluster[:-1]
-    prev = np.where(same_as_prev, np.concatenate(([0.0], env[:-1])), 0.0)
-    same_as_next = np.append(same_as_prev[1:], False)
-    nxt = np.where(same_as_next, np.append(env[1:], 0.0), 0.0)
-    peaks = np.flatnonzero((prev < env) & (env >= nxt) & (env >= MIN_ABUNDANCE))
+    # clusters: runs of fine peaks whose 6-sigma reaches overlap (cpyMSpec's "empty space" between them)
+    new = np.ones(len(fine_mz), dtype=bool)
+    new[1:] = (ion[1:] != ion[:-1]) | (np.diff(fine_mz) > 2 * WIDTH_SIGMAS * sigma[:-1])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(fine_mz)) - 1
+    cluster = np.cumsum(new) - 1
+    lo = (fine_mz[first] - PAD_BINS * step[first])[cluster]
+    hi = (fine_mz[last] + PAD_BINS * step[last])[cluster]
 
-    def neighbour(shift: int) -> tuple[np.ndarray, np.ndarray]:
-        """Envelope ``shift`` bins away from each peak, and whether it is in the same cluster."""
-        idx = np.clip(peaks + shift, 0, len(env) - 1)
-        ok = (idx == peaks + shift) & (dense_cluster[idx] == dense_cluster[peaks])
-        return np.where(ok, env[idx], 0.0), ok
+    # samples near each cluster, per current fine peak; envelope from the cluster's peaks within 6 sigma
+    j_lo = np.maximum(0, np.ceil((lo - position) / step)).astype(np.int64)
+    j_hi = np.minimum(n_samples - 1, np.floor((hi - position) / step)).astype(np.int64)
+    count = np.maximum(0, j_hi - j_lo + 1)
+    owner = np.repeat(np.arange(len(fine_mz)), count)
+    pt_mz = position[owner] + (j_lo[owner] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) \
+        * step[owner]
+    pt_sigma = sigma[owner]
+    pt_cluster = cluster[owner]
+    n_fine = (last - first + 1)[pt_cluster]
+    pair_pt = np.repeat(np.arange(len(pt_mz)), n_fine)
+    pair_peak = first[pt_cluster][pair_pt] + np.arange(n_fine.sum()) - np.repeat(np.cumsum(n_fine) - n_fine, n_fine)
+    dist = (fine_mz[pair_peak] - pt_mz[pair_pt]) / pt_sigma[pair_pt]
+    near = (dist > -WIDTH_SIGMAS) & (dist <= WIDTH_SIGMAS)
+    env = np.bincount(pair_pt[near], weights=fine_ab[pair_peak[near]] * np.exp(-0.5 * dist[near] ** 2),
+                      minlength=len(pt_mz))
+    c_ion = ion[first]
+    pt_base = np.searchsorted(pt_cluster, np.arange(len(first)))
+    n_pts = np.bincount(pt_cluster, minlength=len(first))
 
-    weight_sum = env[peaks].copy()
-    mz_sum = env[peaks] * ugrid[peaks]
-    for direction in (-1, 1):
-        alive = np.ones(len(peaks), dtype=bool)
-        inner = env[peaks]
-        for d in range(1, HALF_WINDOW_BINS + 1):
-            value, ok = neighbour(direction * d)
-            alive &= ok & (value < inner)
-            weight_sum += np.where(alive, value, 0.0)
-            mz_sum += np.where(alive, value * (ugrid[peaks] + direction * d), 0.0)
-            inner = value
-    p_ion = uion[peaks]
-    p_mz = origin[p_ion] + (mz_sum / weight_sum) * step[p_ion]
-    p_int = env[peaks]
+    inner = np.ones(len(env), dtype=bool)
+    inner[pt_base] = False
+    inner[pt_base + n_pts - 1] = False
+    prev = np.concatenate(([0.0], env[:-1]))
+    nxt = np.append(env[1:], 0.0)
+    peaks = np.flatnonzero(inner & (prev < env) & (env >= nxt) & (env >= MIN_ABUNDANCE))
+    weight, moment = env[peaks].copy(), env[peaks] * pt_mz[peaks]
+    alive = np.ones(len(peaks), dtype=bool)
+    for d in range(1, HALF_WINDOW_BINS + 1):  # left: while the sample before is lower
+        alive &= env[peaks - d] < env[peaks - d + 1]
+        weight += np.where(alive, env[peaks - d], 0.0)
+        moment += np.where(alive, env[peaks - d] * pt_mz[peaks - d], 0.0)
+    alive[:] = True
+    for d in range(1, HALF_WINDOW_BINS + 1):  # right: up to the sample before the next rise
+        if d < HALF_WINDOW_BINS:
+            alive &= ~(env[peaks + d + 1] > env[peaks + d])
+        weight += np.where(alive, env[peaks + d], 0.0)
+        moment += np.where(alive, env[peaks + d] * pt_mz[peaks + d], 0.0)
+    p_ion = c_ion[pt_cluster[peaks]]
+    p_mz, p_int = moment / weight, env[peaks]
 
     order = np.lexsort((p_mz, -p_int, p_ion))
     p_ion, p_mz, p_int = p_ion[order], p_mz[order], p_int[order]
-    first = np.searchsorted(p_ion, p_ion, side="left")
-    rank = np.arange(len(p_ion)) - first
-    top = p_int[first]
+    first_of_ion = np.searchsorted(p_ion, p_ion, side="left")
+    rank = np.arange(len(p_ion)) - first_of_ion
+    top = p_int[first_of_ion]
     keep = (rank < n_peaks) & (p_int / top >= MIN_ABUNDANCE)
     p_ion, p_mz, p_int, top = p_ion[keep], p_mz[keep], p_int[keep], top[keep]
     order = np.lexsort((p_mz, p_ion))
@@ -206,10 +257,6 @@ def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], sigmas: np
 
 def ion_centroids(formulas: list[str], modifiers: list[str], model: IsotopeModel
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``n_peaks`` centroids of the ions ``formula + modifier`` under ``model``.
-
-    Memory is bounded by the batch: about 150 envelope samples per fine peak.
-    """
-    patterns = [fine_structure(ion_formula(f, m), model.charge) for f, m in zip(formulas, modifiers)]
-    first = np.array([p[0][0] for p in patterns]) if patterns else np.zeros(0)
-    return envelope_centroids(patterns, model.sigma_at(first), model.n_peaks)
+    """Top-``n_peaks`` centroids of the ions ``formula + modifier`` under ``model``."""
+    patterns = [fine_structure(parse_formula(ion_formula(f, m)), model.charge) for f, m in zip(formulas, modifiers)]
+    return envelope_centroids(patterns, model)

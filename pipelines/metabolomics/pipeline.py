@@ -32,7 +32,8 @@ from .fdr import target_fdr
 from .formulas import load_database, monoisotopic_mass, parse_modifiers
 from .imzml import SpectraRange, read_metadata, read_peaks, spectra_ranges
 from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
-from .isotopes import ELECTRON_MASS, IsotopeModel
+from .elements import ELECTRON_MASS
+from .isotopes import IsotopeModel
 
 DATASET_BYTES_PER_TASK = 64 << 20
 IONS_PER_SEGMENT = 20_000

@@ -9,23 +9,57 @@ import pytest
 from cloudbutton.pipelines.metabolomics import metrics
 
 
+def _metaspace_rows(mask: np.ndarray):
+    """METASPACE ``_chaos_dilate``: in-place shifts (+1, +1, then -2) of a row/column mask, 90 % rule."""
+    arr = mask.copy()
+    arr[1:] |= arr[:-1]
+    arr[1:] |= arr[:-1]
+    arr[:-2] |= arr[2:]
+    return slice(None) if np.count_nonzero(arr) >= 0.9 * len(arr) else arr
+
+
 def direct_chaos(img: np.ndarray, n_levels: int = 30) -> float:
-    """Measure of chaos written straight from the definition (ims-cpp), with plain loops."""
+    """METASPACE ``chaos_metric`` + ims-cpp ``measureOfChaos`` (dcc12b4), transcribed with plain loops.
+
+    Per pixel a thermometer bit code of the levels it exceeds; bitwise cross dilation and
+    square erosion of those codes; 4-connected components per bit; 1 - mean/#non-zero.
+    """
+    img = img[_metaspace_rows(np.any(img, axis=1)), :]
+    img = img[:, _metaspace_rows(np.any(img, axis=0))]
+    if img.size == 0:
+        return 0.0
     img = img.astype(np.float32)
     h, w = img.shape
     top = np.float32(img.max())
+    levels = [np.float32(top * np.float32(i)) / np.float32(n_levels) for i in range(n_levels)]
+    levels.append(np.float32(np.finfo(np.float32).max))
+    code = [[0] * w for _ in range(h)]
+    for y in range(h):
+        for x in range(w):
+            j = 0
+            while img[y, x] > levels[j]:
+                code[y][x] = (code[y][x] << 1) | 1
+                j += 1
+    dil = [row[:] for row in code]
+    for y in range(h):
+        for x in range(w):
+            for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                if 0 <= y + dy < h and 0 <= x + dx < w:
+                    dil[y + dy][x + dx] |= code[y][x]
+    ero = [row[:] for row in dil]
+    for y in range(h):
+        for x in range(w):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if (dy or dx) and 0 <= y + dy < h and 0 <= x + dx < w:
+                        ero[y][x] &= dil[y + dy][x + dx]
     counts = []
-    for k in range(n_levels):
-        level = (top * np.float32(k)) / np.float32(n_levels - 1)
-        mask = [[bool(img[y, x] > level) for x in range(w)] for y in range(h)]
-        dil = [[mask[y][x] or any(0 <= y + dy < h and 0 <= x + dx < w and mask[y + dy][x + dx]
-                                  for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))) for x in range(w)] for y in range(h)]
-        ero = [[dil[y][x] and all(dil[y + dy][x + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-                                  if 0 <= y + dy < h and 0 <= x + dx < w) for x in range(w)] for y in range(h)]
+    for level in range(n_levels):
+        bit = 1 << level
         seen, n = set(), 0
         for y in range(h):
             for x in range(w):
-                if ero[y][x] and (y, x) not in seen:
+                if ero[y][x] & bit and (y, x) not in seen:
                     n += 1
                     queue = deque([(y, x)])
                     seen.add((y, x))
@@ -33,7 +67,7 @@ def direct_chaos(img: np.ndarray, n_levels: int = 30) -> float:
                         cy, cx = queue.popleft()
                         for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
                             ny, nx = cy + dy, cx + dx
-                            if 0 <= ny < h and 0 <= nx < w and ero[ny][nx] and (ny, nx) not in seen:
+                            if 0 <= ny < h and 0 <= nx < w and ero[ny][nx] & bit and (ny, nx) not in seen:
                                 seen.add((ny, nx))
                                 queue.append((ny, nx))
         counts.append(n)
@@ -47,14 +81,28 @@ def _images(seed: int) -> dict[str, np.ndarray]:
     blob = np.exp(-((yy - rng.uniform(3, 15)) ** 2 + (xx - rng.uniform(3, 20)) ** 2) / rng.uniform(8, 40))
     blob[blob < 0.05] = 0
     noise = np.where(rng.random((18, 23)) < 0.3, rng.random((18, 23)), 0.0)
+    apart = np.zeros((30, 23))  # two objects far apart: the empty rows between them are dropped
+    apart[2:5, 3:7] = rng.random((3, 4)) + 0.5
+    apart[24:27, 15:19] = rng.random((3, 4)) + 0.5
     return {"random": rng.random((18, 23)), "blob": blob, "noise": noise,
-            "edge": np.pad(np.ones((4, 5)), ((0, 14), (18, 0)))}  # touches the border
+            "edge": np.pad(np.ones((4, 5)), ((0, 14), (18, 0))),  # touches the border
+            "sparse": np.where(rng.random((25, 25)) < 0.02, rng.random((25, 25)) + 0.1, 0.0), "apart": apart}
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_chaos_equals_direct_definition(seed: int) -> None:
     for name, img in _images(seed).items():
         assert metrics.chaos(img) == pytest.approx(direct_chaos(img), abs=1e-12), name
+
+
+def test_chaos_levels_and_crop_by_hand() -> None:
+    flat = np.zeros((9, 9))
+    flat[3:6, 3:6] = 2.0  # every level max*i/30 (i < 30) is below 2: one object at all 30 levels
+    assert metrics.chaos(flat) == pytest.approx(1 - 1 / 9, abs=1e-12)  # max*i/29 would give 1 - (29/30)/9
+    assert metrics.chaos(flat, n_levels=10) == pytest.approx(1 - 1 / 9, abs=1e-12)
+    ramp = np.zeros((9, 9))
+    ramp[3:6, 3:6] = np.arange(1, 10, dtype=float).reshape(3, 3)  # 9 above level i iff 9 > 9*i/30
+    assert metrics.chaos(ramp) == pytest.approx(direct_chaos(ramp), abs=1e-12)
 
 
 def test_chaos_ranks_structure() -> None:
