@@ -2,7 +2,8 @@
 
 Writes ``DIR/bench.json`` (every run's KPIs), ``DIR/bench.md`` (a table per
 executor with speed-up against Spark, the scale projection and the model's
-check against local runs), ``DIR/bench.png`` and ``DIR/projection.png``.
+check against local runs), ``DIR/bench.png``, ``DIR/projection.png`` and ``DIR/bench.html`` (all of
+it on one self-contained page, :func:`cloudbutton.core.report.bench_page`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .job import run_job
 from .kpi import PriceModel
 from .projection import (ServerlessModel, SparkModel, makespan, predict_local, project_serverless,
                          project_spark, stage_tasks)
+from .report import write_bench_page
 from .storage import atomic_output
 from .timeline import plot_timeline
 
@@ -234,6 +236,7 @@ def run_bench(pipeline: Any, argv: Sequence[str], options: argparse.Namespace,
     with atomic_output(os.path.join(folder, "bench.json")) as tmp, open(tmp, "w") as handle:
         json.dump(report, handle, indent=1)
     _plots(report, folder)
+    write_bench_page(report, folder)
     with atomic_output(os.path.join(folder, "bench.md")) as tmp, open(tmp, "w") as handle:
         handle.write(_markdown(report))
     if not report["identical"]:

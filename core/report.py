@@ -372,3 +372,62 @@ def write_run_report(kpi_path: str, since: float) -> str | None:
     except Exception as exc:  # noqa: BLE001
         log.warning("%s: no report written: %s", kpi_path, exc)
     return None
+
+
+# ---------------------------------------------------------------- cloudbutton bench
+
+
+def bench_page(report: dict[str, Any], folder: str) -> str:
+    """The page of a ``cloudbutton bench`` report: executors side by side, their timelines, the projection.
+
+    ``report`` is bench.json's content; bench.png and projection.png in ``folder`` are embedded.
+    """
+    import statistics
+
+    table_ = report["table"]
+    summary = facts([("pipeline", f"{report['pipeline']} {report['command']}"), ("workers", report["workers"]),
+                     ("runs per executor", report["repeat"]),
+                     ("outputs identical", f"{report['identical']} ({len(report['runs'])} runs)"),
+                     ("fingerprint", report["fingerprint"][:16])])
+    rows = [(name, f"{r['wall_s']['median']:.2f}", f"{r['wall_s']['min']:.2f}", f"{r['wall_s']['max']:.2f}",
+             f"{r['first_start_s']:.2f}", f"{r['task_time_s']:.2f}", f"{r['parallel_efficiency']:.0%}",
+             _bytes(r["peak_rss_bytes"]), f"{r['gb_s']:.3f}", f"{r['cost_usd']:.6f}",
+             f"{r['speedup_vs_spark']:.2f}x" if r.get("speedup_vs_spark") else "-") for name, r in table_.items()]
+    executors = table(("executor", "wall median s", "min", "max", "first start s", "task time s", "efficiency",
+                       "peak RSS/task", "GB-s", "$", "vs Spark"), rows)
+    walls: dict[str, dict[str, list[float]]] = {}
+    for run in report["runs"]:
+        for stage in run["kpi"]["stages"]:
+            walls.setdefault(stage["name"], {}).setdefault(run["executor"], []).append(stage["wall_s"])
+    stages = table(("stage", *table_), [(name, *(f"{statistics.median(by[e]):.2f}" if e in by else "-"
+                                                 for e in table_)) for name, by in walls.items()])
+    firsts: dict[str, dict[str, Any]] = {}
+    for run in report["runs"]:
+        firsts.setdefault(run["executor"], run["kpi"])
+    timelines = "".join(f"<h3>{escape(name)}</h3>{timeline_svg(kpi, width=1080)}" for name, kpi in firsts.items())
+    proj = table(("functions / executors", "serverless wall s", "serverless $", "Spark wall s"),
+                 [(r["n"], f"{r['serverless_wall_s']:.2f}", f"{r['serverless_cost_usd']:.6f}",
+                   f"{r['spark_wall_s']:.2f}") for r in report["projection"]])
+    check = table(("workers", "predicted s", "measured s", "error"),
+                  [(r["workers"], f"{r['predicted_s']:.2f}", f"{r['measured_s']:.2f}", f"{r['error']:+.1%}")
+                   for r in report["validation"]["rows"]])
+    pictures = {name: os.path.join(folder, f"{name}.png") for name in ("bench", "projection")}
+    embedded = {name: image(storage.read_range(path)) if storage.exists(path) else "" for name, path in pictures.items()}
+    sections = [
+        Section("Executors side by side", summary + executors + embedded["bench"]),
+        Section("Where the time goes (median stage wall, s)", stages),
+        Section("Task timelines (first run of each executor)", timelines),
+        Section("Scale projection (a model, not a measurement)",
+                f'<p class="note">From the task durations, bytes and memory of the '
+                f"{escape(report['projection_source'])} run.</p>" + proj + embedded["projection"]),
+        Section("Model check against measured local runs", check),
+    ]
+    return page(f"Benchmark: {report['pipeline']} {report['command']}", report["machine"], sections)
+
+
+def write_bench_page(report: dict[str, Any], folder: str) -> str:
+    """Write :func:`bench_page` as ``folder/bench.html``; return its path."""
+    out = os.path.join(folder, "bench.html")
+    with storage.atomic_output(out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(bench_page(report, folder))
+    return out

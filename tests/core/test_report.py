@@ -81,3 +81,32 @@ def test_report_of_a_bad_kpi_file_is_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err and "kpi.json" in err
     assert not (tmp_path / "report.html").exists()
+
+
+def _wordcount_args(parser) -> None:
+    parser.add_argument("text")
+    parser.add_argument("--out", required=True)
+
+
+def test_bench_page_in_browser(tmp_path: Path) -> None:
+    from cloudbutton.core.bench import bench_options, run_bench
+    from cloudbutton.core.cli import Command, Pipeline, common_options
+    from cloudbutton.core.demo import make_text, wordcount_job
+
+    command = Command("count words", _wordcount_args, lambda a: wordcount_job(a.text, a.out, 4),
+                      lambda out: Path(out).read_text(), "counts.tsv")
+    pipeline = Pipeline("demo", "word count", {"wordcount": command})
+    options = bench_options().parse_args(["--executors", "threads,processes", "--repeat", "1", "--workers", "2",
+                                          "--out", str(tmp_path / "bench")])
+    report = run_bench(pipeline, ["wordcount", make_text(str(tmp_path / "words.txt"), 0.5)], options,
+                       common_options())
+    page = open_report(tmp_path / "bench" / "bench.html", tmp_path / "bench.png")
+    assert page.sections == ["Executors side by side", "Where the time goes (median stage wall, s)",
+                             "Task timelines (first run of each executor)",
+                             "Scale projection (a model, not a measurement)", "Model check against measured local runs"]
+    assert page.requests == [] and page.errors == [] and page.broken_images == 0
+    assert page.images == 2  # bench.png and projection.png, inline
+    assert len(page.task_titles) == sum(len(r["kpi"]["tasks"]) for r in
+                                        {r["executor"]: r for r in reversed(report["runs"])}.values())
+    for row in report["projection"]:
+        assert f"{row['n']}\t{row['serverless_wall_s']:.2f}\t{row['serverless_cost_usd']:.6f}" in page.text
