@@ -18,6 +18,7 @@ from .graph import Graph, Stage
 from .hooks import Hook, ProgressHook
 from .kpi import KPIRecorder, PriceModel
 from .retry import run_with_retries
+from .shuffle import plan_buckets
 from .tasks import Gather, ShuffleInput, SideInput, TaskSpec
 from .timeline import write_chrome_trace, write_timeline_png
 
@@ -122,9 +123,7 @@ def _by_reference(value: Any, uri: str) -> Any:
 
 def _input_bytes(spec: TaskSpec) -> int:
     """Stored bytes a task will read from its shuffle bucket (0 when unknown, e.g. in memory)."""
-    if not isinstance(spec.item, ShuffleInput):
-        return 0
-    return sum(part.nbytes for part in spec.item.parts if isinstance(part, storage.Ref))
+    return spec.item.nbytes if isinstance(spec.item, ShuffleInput) else 0
 
 
 class _Run:
@@ -172,8 +171,8 @@ class _Run:
 
     def _stage(self, stage: Stage) -> list[Any]:
         if stage.kind == "shuffle":  # no tasks: bucket j of every upstream task forms partition j
-            upstream = self.outputs[stage.upstream or ""]
-            return [ShuffleInput(tuple(part[j] for part in upstream)) for j in range(stage.partitions or 1)]
+            return plan_buckets(self.outputs[stage.upstream or ""], stage.partitions or 1,  # core/shuffle.py
+                                f"{self.scratch or self.spill}/{stage.name}/manifest.bin")
         items = self._inputs(stage)
         side = {name: SideInput(tuple(self.outputs[dep]), self.graph.stages[dep].kind == "reduce")
                 for name, dep in stage.side.items()}

@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 import traceback
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,13 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy/scipy load in
 
 from . import storage, telemetry
 from .errors import InputError, TaskTimeout
-
-
-@dataclass(frozen=True)
-class ShuffleInput:
-    """The key bucket a downstream task reads: one part from every upstream task."""
-
-    parts: tuple[Any, ...]
+from .shuffle import ShuffleInput, read_bucket, write_map_output
 
 
 @dataclass(frozen=True)
@@ -96,13 +89,6 @@ def crashed(spec: TaskSpec, error: str, *, worker: str = "", start_ts: float | N
     return TaskOutcome(None, [attempt_record(spec, spec.attempt, error, worker=worker, start_ts=start_ts)], error)
 
 
-def bucket_of(key: Any, n: int) -> int:
-    """Stable bucket of a shuffle key: ints modulo n, anything else by CRC32 of its repr."""
-    if isinstance(key, (int,)) and not isinstance(key, bool):
-        return key % n
-    return zlib.crc32(repr(key).encode()) % n
-
-
 def _load(part: Any) -> Any:
     return storage.load(part) if isinstance(part, storage.Ref) else part
 
@@ -115,11 +101,7 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, Gather):
         return [_load(p) for p in value.parts]
     if isinstance(value, ShuffleInput):
-        grouped: dict[Any, list[Any]] = {}
-        for part in filter(None, value.parts):  # None: that upstream task sent nothing here
-            for key, item in _load(part):
-                grouped.setdefault(key, []).append(item)
-        return {key: grouped[key] for key in sorted(grouped)}
+        return read_bucket(value)
     return _load(value)
 
 
@@ -127,13 +109,8 @@ def _call(spec: TaskSpec) -> Any:
     kwargs = dict(_load(spec.params))
     kwargs.update({name: _resolve(side) for name, side in spec.side.items()})
     result = spec.fn(_resolve(spec.item), **kwargs)
-    if spec.buckets is not None:
-        split: list[list[tuple[Any, Any]]] = [[] for _ in range(spec.buckets)]
-        for key, value in result:
-            split[bucket_of(key, spec.buckets)].append((key, value))
-        if spec.output_uri is None:
-            return split
-        return [storage.store(part, f"{spec.output_uri}.b{j}") if part else None for j, part in enumerate(split)]
+    if spec.buckets is not None:  # one object holding every bucket (core/shuffle.py); the runner gives its URI
+        return write_map_output(result, spec.buckets, spec.output_uri or "")
     if spec.output_uri is None:
         return result
     return storage.store(result, spec.output_uri)
