@@ -41,5 +41,5 @@ def report(output: str) -> list[Section]:
                 [(r["ion"], r["mz"], f"{float(r['msm']):.3f}", f"{float(r['spatial']):.3f}",
                   f"{float(r['spectral']):.3f}", f"{float(r['chaos']):.3f}", f"{float(r['fdr']):.0%}",
                   r["mz_err_ppm"], r["n_pixels"]) for r in rows[:15]])
-    return [Section("Annotations", counts + chart + "<h3>Top annotations by MSM</h3>" + top),
-            Section("Ion images", note + images)]
+    return [Section("Annotations", counts + chart), Section("Ion images", note + images),
+            Section("Top annotations by MSM", top)]

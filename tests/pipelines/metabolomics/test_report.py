@@ -19,7 +19,7 @@ def test_annotate_report_in_browser(centroid_cache: str, tmp_path: Path) -> None
     assert main(["metabolomics", "annotate", ds.imzml, "--db", ds.db, "--out", str(out),
                  "--centroid-cache", centroid_cache, "--quiet"]) == 0
     page = open_report(out / "report.html", tmp_path / "metabolomics-report.png")
-    assert page.sections == ["Run", "Annotations", "Ion images", "Stages", "Task timeline"]
+    assert page.sections == ["Run", "Annotations", "Ion images", "Top annotations by MSM", "Stages", "Task timeline"]
     assert page.requests == [] and page.errors == [] and page.broken_images == 0
 
     with open(out / "annotations.csv") as handle:
