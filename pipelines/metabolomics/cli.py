@@ -30,10 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ppm", type=float, default=3.0, help="ion-image m/z window, ± ppm (default 3)")
     parser.add_argument("--n-peaks", type=int, default=4, help="isotope peaks per ion (default 4)")
     parser.add_argument("--decoys", type=int, default=20, help="decoy adducts per target (default 20)")
-    parser.add_argument("--instrument", choices=INSTRUMENTS, default="orbitrap", help="default orbitrap")
-    parser.add_argument("--resolving-power", type=float, default=140000.0,
-                        help="resolving power at --resolving-power-mz (default 140000)")
-    parser.add_argument("--resolving-power-mz", type=float, default=200.0, help="default 200")
+    parser.add_argument("--instrument", choices=INSTRUMENTS,
+                        help="analyser (default: the imzML's, else orbitrap)")
+    parser.add_argument("--resolving-power", type=float,
+                        help="resolving power at --resolving-power-mz (default: the imzML's, else 140000)")
+    parser.add_argument("--resolving-power-mz", type=float, help="m/z of --resolving-power (default 200)")
     parser.add_argument("--peak-model", choices=("v1", "instrument"), default="v1",
                         help="isotope peak widths: METASPACE v1 constant sigma (default) or instrument-scaled")
     parser.add_argument("--fdr", choices=("v1", "v3"), default="v1",

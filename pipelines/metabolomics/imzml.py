@@ -18,6 +18,10 @@ from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
 
 _DTYPES = {"f": "<f4", "d": "<f8", "i": "<i4", "l": "<i8"}
+UUID_ACCESSION = "IMS:1000080"
+#: PSI-MS analyser terms -> our instrument models
+ANALYSERS = {"MS:1000484": "orbitrap", "MS:1000079": "fticr", "MS:1000084": "tof"}
+RESOLUTION_ACCESSIONS = ("MS:1000011", "MS:1000028")  # mass resolution, detector resolution
 _COALESCE_GAP = 1 << 16  # read neighbouring arrays in one request when closer than this
 
 
@@ -38,6 +42,10 @@ class DatasetMeta:
     mz_dtype, int_dtype : str
         numpy dtypes of the arrays.
     polarity : str
+    analyser : str or None
+        ``orbitrap``, ``fticr`` or ``tof`` when the imzML's instrument configuration names one.
+    resolving_power : float or None
+        The instrument configuration's mass resolution, when given.
     """
 
     ibd: str
@@ -50,6 +58,8 @@ class DatasetMeta:
     mz_dtype: str
     int_dtype: str
     polarity: str
+    analyser: str | None = None
+    resolving_power: float | None = None
 
     @property
     def sample_area(self) -> np.ndarray:
@@ -112,6 +122,8 @@ def read_metadata(imzml: str, require_centroid: bool = True) -> DatasetMeta:
             parser = ImzMLParser(local, parse_lib="ElementTree", ibd_file=None)
         except ET.ParseError as exc:
             raise InputError(imzml, f"unreadable XML ({exc})") from None
+        except IndexError:  # pyimzml indexes the first spectrum unconditionally
+            raise InputError(imzml, "no spectra") from None
         except (KeyError, AttributeError, TypeError, ValueError, StopIteration, RuntimeError) as exc:
             raise InputError(imzml, f"not a valid imzML file ({type(exc).__name__}: {exc})") from None
     if not parser.coordinates:
@@ -133,7 +145,7 @@ def read_metadata(imzml: str, require_centroid: bool = True) -> DatasetMeta:
         int_offsets=np.asarray(parser.intensityOffsets, dtype=np.int64),
         int_lengths=np.asarray(parser.intensityLengths, dtype=np.int64),
         mz_dtype=_DTYPES[parser.mzPrecision], int_dtype=_DTYPES[parser.intensityPrecision],
-        polarity=str(parser.polarity or "positive"),
+        polarity=str(parser.polarity or "positive"), **_instrument(parser),
     )
     if np.any(meta.mz_lengths != meta.int_lengths):
         raise InputError(imzml, "a spectrum has m/z and intensity arrays of different lengths")
@@ -143,7 +155,37 @@ def read_metadata(imzml: str, require_centroid: bool = True) -> DatasetMeta:
     actual = storage.size(ibd)
     if actual < needed:
         raise InputError(ibd, f"truncated: {actual} bytes but the imzML references {needed}")
+    _check_uuid(parser, imzml, ibd)
     return meta
+
+
+def _check_uuid(parser: ImzMLParser, imzml: str, ibd: str) -> None:
+    """The imzML's UUID (IMS:1000080) must equal the first 16 bytes of its .ibd (imzML 1.1 spec)."""
+    text = parser.metadata.file_description.param_by_accession.get(UUID_ACCESSION)
+    if not text:
+        return  # optional in practice: nothing to compare
+    expected = str(text).strip("{}").replace("-", "").lower()
+    found = storage.read_range(ibd, 0, 16).hex()
+    if expected != found:
+        raise InputError(ibd, f"belongs to another dataset: its UUID {found} is not the imzML's {expected}")
+
+
+def _instrument(parser: ImzMLParser) -> dict[str, object]:
+    """Analyser and resolving power named by the imzML's instrument configurations, if any."""
+    found: dict[str, object] = {"analyser": None, "resolving_power": None}
+    for config in parser.metadata.instrument_configurations.values():
+        for group in (config, *config.components):
+            params = group.param_by_accession
+            analyser = next((ANALYSERS[a] for a in params if a in ANALYSERS), None)
+            found["analyser"] = found["analyser"] or analyser
+            for accession in RESOLUTION_ACCESSIONS:
+                try:
+                    value = float(params.get(accession) or 0)
+                except (TypeError, ValueError):
+                    value = 0.0
+                if value > 0 and found["resolving_power"] is None:
+                    found["resolving_power"] = value
+    return found
 
 
 def spectra_ranges(meta: DatasetMeta, n: int) -> list[SpectraRange]:
@@ -173,7 +215,12 @@ def read_peaks(part: SpectraRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All peaks of the spectra in ``part``: (m/z f8, intensity f8, pixel i8).
 
     Reads only those spectra's byte ranges (neighbouring arrays coalesced into
-    one request).  Zero, negative and non-finite intensities are dropped.
+    one request).  Zero and negative intensities are dropped.
+
+    Raises
+    ------
+    InputError
+        A non-finite m/z or intensity (a damaged or foreign .ibd).
     """
     mz_size, int_size = np.dtype(part.mz_dtype).itemsize, np.dtype(part.int_dtype).itemsize
     extents = [(int(o), int(o + n * mz_size)) for o, n in zip(part.mz_offsets, part.mz_lengths)]
@@ -190,7 +237,9 @@ def read_peaks(part: SpectraRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = int(part.mz_lengths[i])
         mz = array(int(part.mz_offsets[i]), n, part.mz_dtype).astype(np.float64)
         it = array(int(part.int_offsets[i]), n, part.int_dtype).astype(np.float64)
-        keep = np.isfinite(it) & (it > 0) & np.isfinite(mz)
+        if not (np.isfinite(it).all() and np.isfinite(mz).all()):
+            raise InputError(part.ibd, f"spectrum {part.start + i}: non-finite m/z or intensity values")
+        keep = it > 0
         mzs.append(mz[keep])
         ints.append(it[keep])
         pix.append(np.full(int(keep.sum()), part.pixels[i], dtype=np.int64))

@@ -36,6 +36,7 @@ from .elements import ELECTRON_MASS
 from .isotopes import IsotopeModel
 
 DATASET_BYTES_PER_TASK = 64 << 20
+PPM_RANGE = (0.1, 100.0)
 IONS_PER_SEGMENT = 20_000
 
 
@@ -49,9 +50,9 @@ class Settings:
     ppm: float = 3.0
     n_peaks: int = 4
     n_decoys: int = 20
-    instrument: str = "orbitrap"
-    resolving_power: float = 140000.0
-    resolving_power_mz: float = 200.0
+    instrument: str | None = None  # None: the imzML's analyser, else orbitrap
+    resolving_power: float | None = None  # None: the imzML's mass resolution, else 140 000
+    resolving_power_mz: float | None = None  # None: 200
     peak_model: str = "v1"
     fdr_mode: str = "v1"
     n_levels: int = 30
@@ -140,10 +141,11 @@ def compute_fdr(parts: list[list[dict]], *, setup: list[Setup], mode: str) -> Fd
 
 
 def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup],
-                   centroids: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+                   centroids: tuple[np.ndarray, np.ndarray], instrument: str) -> dict[str, Any]:
     """Export stage: write the output folder atomically; return a summary."""
-    return write_outputs(parts[0], out=out, ions=setup[0].ions, shape=shape, sample_area=setup[0].sample_area,
-                         centroid_mz=centroids[0][:, 0])
+    summary = write_outputs(parts[0], out=out, ions=setup[0].ions, shape=shape, sample_area=setup[0].sample_area,
+                            centroid_mz=centroids[0][:, 0])
+    return {**summary, "instrument": instrument}
 
 
 def _approx_mz(ions: IonTable, charge: int) -> np.ndarray:
@@ -173,13 +175,22 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
             parse_modifiers(mod)
         except ValueError as exc:
             raise InputError("--adducts/--neutral-losses", str(exc)) from None
-    if settings.ppm <= 0 or settings.n_peaks < 2 or not 1 <= settings.n_levels <= 32:
-        raise InputError("settings", "need ppm > 0, n_peaks >= 2 and 1 <= n_levels <= 32")
+    if not PPM_RANGE[0] <= settings.ppm <= PPM_RANGE[1]:
+        raise InputError("--ppm", f"{settings.ppm:g} is outside {PPM_RANGE[0]:g}-{PPM_RANGE[1]:g} ppm")
+    if settings.n_decoys < 1:
+        raise InputError("--decoys", f"{settings.n_decoys}: the FDR needs at least 1 decoy per target")
+    if settings.n_peaks < 2 or not 1 <= settings.n_levels <= 32:
+        raise InputError("settings", "need n_peaks >= 2 and 1 <= n_levels <= 32")
+    instrument = settings.instrument or meta.analyser or "orbitrap"
+    resolving_power = settings.resolving_power or meta.resolving_power or 140000.0
+    instrument_note = (f"{instrument} ({_source(settings.instrument, meta.analyser)}), RP {resolving_power:g}"
+                       f"@{settings.resolving_power_mz or 200.0:g} "
+                       f"({_source(settings.resolving_power, meta.resolving_power)}), {polarity}")
     dbs = [str(db)] if isinstance(db, (str, os.PathLike)) else [str(d) for d in db]
     ion_args = {"adducts": adducts, "neutral_losses": tuple(settings.neutral_losses),
                 "n_decoys": settings.n_decoys, "fdr_mode": settings.fdr_mode}
     try:
-        model = IsotopeModel(settings.instrument, settings.resolving_power, settings.resolving_power_mz,
+        model = IsotopeModel(instrument, resolving_power, settings.resolving_power_mz or 200.0,
                              settings.n_peaks, 1 if polarity == "positive" else -1, settings.peak_model)
         ions = ion_table(dbs, **ion_args)
     except ValueError as exc:
@@ -203,13 +214,17 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
               params={"bounds": bounds, "params": params})
     graph.reduce("fdr", compute_fdr, over="annotate", side={"setup": "setup"}, params={"mode": settings.fdr_mode})
     graph.reduce("export", export_results, over="fdr", side={"setup": "setup", "centroids": "centroid_table"},
-                 params={"out": out, "shape": meta.shape})
+                 params={"out": out, "shape": meta.shape, "instrument": instrument_note})
     return Job(graph=graph, output=out, output_is_dir=True, summary=_summary)
+
+
+def _source(option: object, from_file: object) -> str:
+    return "given" if option else "from the imzML" if from_file else "default"
 
 
 def _summary(value: dict[str, Any]) -> str:
     levels = ", ".join(f"{n} at FDR<={int(level * 100)}%" for level, n in value["per_level"].items())
-    return f"{value['annotations']} annotations ({levels}) -> {value['out']}"
+    return f"{value['annotations']} annotations ({levels}); instrument {value['instrument']} -> {value['out']}"
 
 
 def annotate(imzml: str, db: str | list[str], out: str, *, executor: str = "threads", workers: int | None = None,

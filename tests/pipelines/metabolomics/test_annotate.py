@@ -32,6 +32,7 @@ def test_spheroid_base_peak_is_pc_34_1_k(spheroid: Path, spheroid_db: str, centr
     assert abs(float(pc["spectral"]) - 0.97) < 0.03  # 0.907 at ppm 3 (METASPACE, full dataset: 0.898)
     assert abs(float(pc["mz_err_ppm"])) < 3.0
     assert result.value["annotations"] == len(rows)
+    assert result.value["instrument"] == "fticr (given), RP 80000@700 (given), positive"
     assert (tmp_path / "out" / "kpi.json").is_file()
     assert all(float(r["fdr"]) < 1 and float(r["msm"]) > 0 for r in rows.values())
 
@@ -97,4 +98,9 @@ def test_cli_success_and_one_line_errors(spheroid: Path, spheroid_db: str, centr
     assert main(["metabolomics", "annotate", str(tmp_path / "nope.imzML"), "--db", spheroid_db,
                  "--out", str(bad_out), "--quiet"]) == 2
     assert "nope.imzML: no such file" in capsys.readouterr().err
+    for option, value, message in (("--ppm", "5000", "--ppm: 5000 is outside 0.1-100 ppm"),
+                                   ("--decoys", "0", "--decoys: 0: the FDR needs at least 1 decoy")):
+        assert main([*args[:6], str(bad_out), option, value, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err, err
     assert not bad_out.exists()

@@ -1,6 +1,7 @@
 """imzML reading: both layouts, all dtypes, gaps, duplicates, zero peaks, and clear errors."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,47 @@ def test_bad_inputs_fail_clearly(tmp_path: Path, spheroid: Path) -> None:
                     mz_compression=ZlibCompression(), intensity_compression=ZlibCompression())
     with pytest.raises(InputError, match="zlib compression"):
         read_metadata(zipped)
+
+
+def test_foreign_ibd_and_empty_files_are_refused(tmp_path: Path) -> None:
+    spectra = [([100.0, 200.0], [1.0, 2.0], (1, 1)), ([100.0, 250.0], [3.0, 4.0], (2, 1))]
+    a = _write(tmp_path / "a.imzML", spectra)
+    b = _write(tmp_path / "b.imzML", spectra)  # same layout, another UUID
+    assert read_metadata(a).analyser is None
+    shutil.copy(tmp_path / "b.ibd", tmp_path / "a.ibd")
+    with pytest.raises(InputError, match=r"a\.ibd: belongs to another dataset"):
+        read_metadata(a)
+    ibd = (tmp_path / "b.ibd").read_bytes()
+    (tmp_path / "b.ibd").write_bytes(np.random.default_rng(0).bytes(len(ibd)))  # random bytes, right size
+    with pytest.raises(InputError, match="belongs to another dataset"):
+        read_metadata(b)
+    empty = tmp_path / "empty.imzML"
+    text = Path(_write(tmp_path / "one.imzML", spectra[:1])).read_text()
+    text = re.sub(r"<spectrum .*</spectrum>", "", text, flags=re.S).replace('spectrumList count="1"',
+                                                                          'spectrumList count="0"')
+    empty.write_text(text)
+    shutil.copy(tmp_path / "one.ibd", tmp_path / "empty.ibd")
+    with pytest.raises(InputError, match=r"empty\.imzML: no spectra"):
+        read_metadata(str(empty))
+
+
+def test_non_finite_values_are_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "nan.imzML", [([100.0, 200.0], [1.0, 2.0], (1, 1)),
+                                           ([100.0, 200.0], [np.nan, 2.0], (2, 1))])
+    meta = read_metadata(path)
+    with pytest.raises(InputError, match=r"nan\.ibd: spectrum 1: non-finite"):
+        _all_peaks(meta, 1)
+
+
+def test_analyser_and_resolution_from_the_imzml(tmp_path: Path) -> None:
+    path = Path(_write(tmp_path / "ft.imzML", [([100.0, 200.0], [1.0, 2.0], (1, 1))]))
+    text = path.read_text()
+    config = re.search(r"<instrumentConfiguration [^>]*>", text).group(0)
+    text = text.replace(config, config + '<cvParam cvRef="MS" accession="MS:1000011" name="mass resolution" '
+                        'value="250000"/><componentList count="1"><analyzer order="1">'
+                        '<cvParam cvRef="MS" accession="MS:1000079" '
+                        'name="fourier transform ion cyclotron resonance mass spectrometer"/></analyzer>'
+                        '</componentList>', 1)
+    path.write_text(text)
+    meta = read_metadata(str(path))
+    assert meta.analyser == "fticr" and meta.resolving_power == 250000.0
