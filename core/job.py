@@ -9,7 +9,8 @@ from typing import Any, Callable
 from . import storage
 from .graph import Graph
 from .report import write_report, write_run_report
-from .runner import RunOptions, RunResult, run
+from .placement import check_reachable
+from .runner import RunOptions, RunResult, load_lithops_config, run
 
 
 @dataclass
@@ -49,6 +50,8 @@ def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> Ru
     if options.kpi_path is None:
         options = replace(options, kpi_path=job.default_kpi_path())
     options = replace(options, output=job.output if storage.is_object_uri(job.output) else os.path.abspath(job.output))
+    check_reachable(options.executor, spark_master=options.spark_master, scratch=options.scratch,
+                    lithops_config=load_lithops_config(options.lithops_config), outputs=[job.output])
     ok, started = False, time.time()
     try:
         result = run(job.graph, options)
