@@ -14,8 +14,19 @@ def shared_data() -> Path:
     """``../shared/data`` (or $CLOUDBUTTON_SHARED_DATA); the tests using it skip, with one reason, when it is
     missing (a clone of the project alone), and run wherever it is there (CI)."""
     if not (SHARED_DATA / "README.md").is_file():
-        pytest.skip(f"{SHARED_DATA} not found: real-data tests skipped")
+        pytest.skip(SKIP_REASON)
     return SHARED_DATA
+
+
+SKIP_REASON = f"{SHARED_DATA} not found: real-data tests skipped"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One closing line: how many tests were skipped for want of the shared data, and why."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if SKIP_REASON in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests skipped: {SKIP_REASON} "
+                                    "(they run where ../shared/data is beside the project, as in CI)")
 
 
 @pytest.fixture(scope="session")
