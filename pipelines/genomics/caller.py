@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pysam
 
-from .likelihood import call_sites, damping_weights, genotype_loglik
-from .normalize import left_align, right_extent
+from .indels import WINDOW, IndelSite, ReadAlleles, candidate_sites, mismatch_mask, read_alleles, vcf_alleles
+from .likelihood import GENOTYPES, MAX_ALLELES, call_sites, damping_weights, genotype_loglik, phred_likelihoods
 from .reads import Observations, ReadFilters, collect
 from .reference import RefWindow
 
@@ -36,12 +36,10 @@ class CallParams:
     pad : int
         Read fetch padding around a chunk; must exceed the read length.
     indel_min_reads, indel_min_frac : int, float
-        Indel candidates need this many supporting reads and this fraction of depth.
+        Indel candidates need this many supporting read pairs (CIGAR), and after
+        realignment this many and this fraction of the read pairs covering the anchor.
     max_indel : int
         Longest indel considered (bcftools ``--indel-size``).
-    snp_gap : int
-        SNPs within this distance of a passing indel are dropped (bcftools ``--SnpGap``),
-        a cheap stand-in for BAQ.
     window : int
         Longest stretch called from one read fetch (bounds memory per task).
     """
@@ -52,23 +50,28 @@ class CallParams:
     indel_min_reads: int = 2
     indel_min_frac: float = 0.05
     max_indel: int = 110
-    snp_gap: int = 3
     window: int = 200_000
 
 
 @dataclass(frozen=True, order=True)
 class Variant:
-    """One biallelic call; ``pos`` is the 1-based VCF POS."""
+    """One record: ``pos`` is the 1-based VCF POS, ``genotype`` indexes REF + ``alts``."""
 
     pos: int
     ref: str
-    alt: str
+    alts: tuple[str, ...]
     qual: float
-    genotype: int
+    genotype: tuple[int, int]
     gq: int
     dp: int
-    ad: tuple[int, int]
-    pl: tuple[int, int, int]
+    ad: tuple[int, ...]
+    pl: tuple[int, ...]
+    filters: tuple[str, ...] = ()
+
+    @property
+    def is_indel(self) -> bool:
+        """Whether any allele differs in length from REF."""
+        return any(len(a) != len(self.ref) for a in self.alts)
 
 
 def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int,
@@ -94,138 +97,170 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
     if found is None:
         return []
     obs, ref = found
-    indels = _call_indels(obs, ref, params)
-    snps = _call_snps(obs, ref)
-    gap_mask = _indel_neighbourhood(indels, ref, params)
-    snps = [v for v in snps if not gap_mask[v.pos - 1 - ref.start]]
-    return sorted(v for v in snps + indels if start <= v.pos - 1 < end)
+    indel_sites = candidate_sites(obs, ref, params.max_indel, params.indel_min_reads)
+    snps = _snp_candidates(obs, ref)
+    anchors = np.array([site.anchor for site in indel_sites], dtype=np.int64)
+
+    def job(site: IndelSite, skip: int | None) -> tuple[IndelSite, np.ndarray, list[IndelSite]]:
+        lo, hi = np.searchsorted(anchors, [site.anchor - WINDOW, site.anchor + WINDOW])
+        return (site, _site_reads(obs, site.anchor, params.filters.max_depth),
+                [indel_sites[j] for j in range(lo, hi) if j != skip])
+
+    # every SNP the pileup calls is re-genotyped by realigning its reads (BAQ's purpose):
+    # misaligned reads near indels or in paralogous copies fit poorly and lose weight
+    pileup_calls = snps.genotype(obs, {})
+    called = snps.index_of([v.pos - 1 for v in pileup_calls])
+    jobs = [job(site, k) for k, site in enumerate(indel_sites)] + [job(snps.site(i), None) for i in called]
+    realigned = read_alleles(obs, ref, jobs, mismatch_mask(obs, ref), params.filters.min_baseq) if jobs else []
+    out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params)
+    out += snps.genotype(obs, dict(zip(called.tolist(), realigned[len(indel_sites):])), only=called)
+    return sorted(v for v in out if start <= v.pos - 1 < end)
 
 
-def _call_snps(obs: Observations, ref: RefWindow) -> list[Variant]:
-    """SNP calls at every site of the reference slice with >= 2 ALT observations."""
+def _record(pos: int, ref_allele: str, alt_alleles: list[str], ll_row: np.ndarray, genotype: int,
+            qual: float, gq: int, counts: np.ndarray) -> Variant:
+    """A record carrying only the ALT alleles of the called genotype (REF first)."""
+    a, b = GENOTYPES[genotype]
+    alleles = [0, *sorted({a, b} - {0})]
+    index = {al: i for i, al in enumerate(alleles)}
+    return Variant(pos=pos, ref=ref_allele, alts=tuple(alt_alleles[al - 1] for al in alleles[1:]),
+                   qual=round(float(qual), 2), genotype=(index[a], index[b]), gq=int(gq),
+                   dp=int(counts.sum()), ad=tuple(int(counts[al]) for al in alleles),
+                   pl=tuple(phred_likelihoods(ll_row, alleles)))
+
+
+@dataclass
+class _SnpCandidates:
+    """SNP candidate sites of a window and their pileup observations.
+
+    ``sites`` are slice offsets; ``bases[i, :n_alleles[i]]`` the allele bases (REF first,
+    then ALT bases seen >= 2 times by descending quality sum); ``s, allele, qual, strand``
+    the observations of those alleles per candidate index.
+    """
+
+    ref: RefWindow
+    sites: np.ndarray
+    bases: np.ndarray
+    n_alleles: np.ndarray
+    counts: np.ndarray
+    s: np.ndarray
+    allele: np.ndarray
+    qual: np.ndarray
+    strand: np.ndarray
+
+    def index_of(self, positions: list[int]) -> np.ndarray:
+        """Candidate indices of 0-based reference ``positions`` (all candidates)."""
+        return np.searchsorted(self.sites, np.asarray(positions, dtype=np.int64) - self.ref.start)
+
+    def site(self, i: int) -> IndelSite:
+        """Candidate ``i`` as a realignment site of substitutions."""
+        alts = ["ACGT"[b] for b in self.bases[i, 1:self.n_alleles[i]]]
+        return IndelSite(int(self.sites[i]) + self.ref.start - 1, [(0, b) for b in alts], [1] * len(alts))
+
+    def genotype(self, obs: Observations, realigned: dict[int, ReadAlleles],
+                 only: np.ndarray | None = None) -> list[Variant]:
+        """Calls from pileup observations, or from realigned reads where given; ``only``
+        restricts the output to these candidate indices."""
+        keep = ~np.isin(self.s, np.fromiter(realigned, dtype=np.int64, count=len(realigned)))
+        parts = [(self.s[keep], self.allele[keep], self.qual[keep], self.strand[keep])]
+        for i, found in realigned.items():
+            tmpl = obs.read_tmpl[found.read]
+            order = np.lexsort((-found.qual, tmpl))
+            first = order[np.unique(tmpl[order], return_index=True)[1]]
+            parts.append((np.full(first.size, i), found.allele[first], found.qual[first],
+                          obs.read_rev[found.read[first]]))
+        s, allele, qual, strand = (np.concatenate(x) for x in zip(*parts))
+        if s.size == 0:
+            return []
+        w = damping_weights((s * MAX_ALLELES + allele) * 2 + strand, qual)
+        ll = genotype_loglik(s, allele, qual, w, self.n_alleles, 3)
+        calls = call_sites(ll)
+        counts = self.counts.copy()
+        for i, found in realigned.items():
+            counts[i] = np.bincount(found.allele, minlength=MAX_ALLELES)[:MAX_ALLELES]
+        out = []
+        variant = calls.variant if only is None else calls.variant & np.isin(np.arange(self.sites.size), only)
+        for i in np.flatnonzero(variant):
+            p = int(self.sites[i])
+            bases = self.bases[i, :self.n_alleles[i]]
+            out.append(_record(self.ref.start + p + 1, self.ref.seq[p], ["ACGT"[b] for b in bases[1:]], ll[i],
+                               int(calls.genotype[i]), calls.qual[i], calls.gq[i],
+                               counts[i, :self.n_alleles[i]]))
+        return out
+
+
+def _snp_candidates(obs: Observations, ref: RefWindow) -> _SnpCandidates:
+    """Sites with >= 2 observations of some ALT base (up to 3 ALT bases each)."""
     n = len(ref.seq)
     inside = (obs.pos >= ref.start) & (obs.pos < ref.end)
     site = obs.pos[inside] - ref.start
     base = obs.base[inside].astype(np.int64)
     qual = obs.qual[inside].astype(np.float64)
-    strand = obs.strand[inside]
+    strand = obs.strand[inside].astype(np.int64)
     counts = np.bincount(site * 4 + base, minlength=4 * n).reshape(n, 4)
     qsum = np.bincount(site * 4 + base, qual, minlength=4 * n).reshape(n, 4)
     ref_code = _CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)].astype(np.int64)
-    known = ref_code < 4
-    qsum_alt = qsum.copy()
-    qsum_alt[np.flatnonzero(known), ref_code[known]] = -1.0
-    alt_code = qsum_alt.argmax(axis=1)
-    alt_count = counts[np.arange(n), alt_code]
-    cand = known & (alt_count >= 2)
-    cand_sites = np.flatnonzero(cand)
-    if cand_sites.size == 0:
-        return []
+    known = np.flatnonzero(ref_code < 4)
+    score = np.where(counts >= 2, qsum, -1.0)
+    score[known, ref_code[known]] = np.inf
+    cand = known[(score[known] >= 0).sum(axis=1) >= 2]
+    order = np.argsort(-score[cand], axis=1, kind="stable")
+    n_alleles = np.minimum((score[cand] >= 0).sum(axis=1), MAX_ALLELES)
+    allele_of = np.full((n, 4), -1, dtype=np.int64)  # slice offset x base -> allele index
+    ranks = np.broadcast_to(np.arange(4), order.shape)
+    allele_of[cand[:, None], order] = np.where(ranks < n_alleles[:, None], ranks, -1)
     slot = np.full(n, -1, dtype=np.int64)
-    slot[cand_sites] = np.arange(cand_sites.size)
-    s = slot[site]
-    is_ref = base == ref_code[site]
-    is_alt = base == alt_code[site]
-    use = (s >= 0) & (is_ref | is_alt)
-    s, is_alt, qual, strand = s[use], is_alt[use], qual[use], strand[use]
-    w = damping_weights((s * 2 + is_alt) * 2 + strand, qual)
-    ll = genotype_loglik(s, is_alt, qual, w, cand_sites.size, 3)
+    slot[cand] = np.arange(cand.size)
+    allele = allele_of[site, base]
+    use = (slot[site] >= 0) & (allele >= 0)
+    return _SnpCandidates(ref=ref, sites=cand, bases=order, n_alleles=n_alleles,
+                          counts=np.take_along_axis(counts[cand], order, axis=1),
+                          s=slot[site][use], allele=allele[use], qual=qual[use], strand=strand[use])
+
+
+def _site_reads(obs: Observations, anchor: int, max_depth: int) -> np.ndarray:
+    """Reads covering ``anchor``, the first ``max_depth`` in file order."""
+    return np.flatnonzero((obs.read_start <= anchor) & (obs.read_end > anchor))[:max_depth]
+
+
+def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[ReadAlleles],
+                     params: CallParams) -> list[Variant]:
+    """Indel calls from the realigned per-read alleles of each candidate anchor, up to 3 ALT events."""
+    kept: list[tuple[IndelSite, list[int], np.ndarray]] = []
+    obs_site, obs_allele, obs_q, obs_strand = [], [], [], []
+    for (site, reads, _), found in zip(jobs, realigned):
+        # one observation per read pair (overlapping mates are one molecule): the best one
+        tmpl = obs.read_tmpl[found.read]
+        order = np.lexsort((-found.qual, tmpl))
+        first = order[np.unique(tmpl[order], return_index=True)[1]]
+        allele, q, read = found.allele[first], found.qual[first], found.read[first]
+        depth = np.unique(obs.read_tmpl[reads]).size
+        sumq = np.bincount(allele, q, minlength=len(site.events) + 1)[1:]
+        ranked = [e for e in np.argsort(-sumq, kind="stable")[:MAX_ALLELES - 1] if sumq[e] > 0]
+        n_alt = int(np.isin(allele, np.asarray(ranked) + 1).sum())
+        if n_alt < params.indel_min_reads or n_alt < params.indel_min_frac * depth:
+            continue
+        remap = np.full(len(site.events) + 1, -1)
+        remap[0] = 0
+        remap[np.asarray(ranked) + 1] = np.arange(1, len(ranked) + 1)
+        allele = remap[allele]
+        use = allele >= 0
+        obs_site.append(np.full(int(use.sum()), len(kept)))
+        obs_allele.append(allele[use])
+        obs_q.append(q[use])
+        obs_strand.append(obs.read_rev[read[use]].astype(np.int64))
+        kept.append((site, ranked, np.bincount(allele[use], minlength=len(ranked) + 1)))
+    if not kept:
+        return []
+    s, allele, q = np.concatenate(obs_site), np.concatenate(obs_allele), np.concatenate(obs_q)
+    w = damping_weights((s * MAX_ALLELES + allele) * 2 + np.concatenate(obs_strand), q)
+    n_alleles = np.array([len(r) + 1 for _, r, _ in kept])
+    ll = genotype_loglik(s, allele, q, w, n_alleles, 1)
     calls = call_sites(ll)
-    depth = counts.sum(axis=1)
     out = []
     for i in np.flatnonzero(calls.variant):
-        p = int(cand_sites[i])
-        out.append(Variant(
-            pos=ref.start + p + 1, ref=ref.seq[p], alt="ACGT"[alt_code[p]],
-            qual=round(float(calls.qual[i]), 2), genotype=int(calls.genotype[i]),
-            gq=int(calls.gq[i]), dp=int(depth[p]),
-            ad=(int(counts[p, ref_code[p]]), int(alt_count[p])), pl=tuple(int(x) for x in calls.pl[i])))
+        site, ranked, counts = kept[i]
+        ref_allele, alts = vcf_alleles(ref, site.anchor, [site.events[e] for e in ranked])
+        out.append(_record(site.anchor + 1, ref_allele, alts, ll[i], int(calls.genotype[i]),
+                           calls.qual[i], calls.gq[i], counts))
     return out
-
-
-def _indel_seq_quality(length: int, run: int) -> float:
-    """Indel observation quality cap, bcftools ``est_seqQ`` with -o 40 -e 20 -h 500.
-
-    ``run`` is the length in bp of the repeat the indel can slide along; the quality
-    falls with it because polymerase slippage makes such indels common errors.
-    """
-    q = 40.0 + 20.0 * (length - 1)
-    return min(q, 500.0 * length / run) if run >= 3 else q
-
-
-def _call_indels(obs: Observations, ref: RefWindow, params: CallParams) -> list[Variant]:
-    """Indel calls from CIGAR events, left-normalised, with REF/ALT read support."""
-    norm_cache: dict[tuple[int, int, str], tuple[int, int, str]] = {}
-    support: dict[tuple[int, int, str], set[int]] = {}
-    tmpl = obs.read_tmpl
-    for r, p, ln, ins in zip(obs.ev_read.tolist(), obs.ev_pos.tolist(), obs.ev_len.tolist(), obs.ev_ins):
-        if ln > params.max_indel or p - 1 <= ref.start or p + ln >= ref.end:
-            continue
-        raw = (p, ln, ins.upper())
-        key = norm_cache.get(raw)
-        if key is None:
-            if "N" in raw[2]:
-                continue
-            npos, nins = left_align(ref, p, ln, raw[2])
-            key = norm_cache[raw] = (npos, ln, nins)
-        support.setdefault(key, set()).add(int(tmpl[r]))
-    out = []
-    ev_pos_sorted = np.sort(obs.ev_pos)
-    for key in sorted(support):
-        alt_t = support[key]
-        if len(alt_t) < params.indel_min_reads:
-            continue
-        npos, ln, ins = key
-        rpos = right_extent(ref, npos, ln, ins)
-        left, right = npos - 1, rpos + (0 if ins else ln) + 1
-        spanning = (obs.read_start <= left) & (obs.read_end >= right)
-        lo, hi = np.searchsorted(ev_pos_sorted, [left + 1, right])
-        if hi > lo:
-            near = (obs.ev_pos > left) & (obs.ev_pos < right)
-            spanning[obs.ev_read[near]] = False
-        alt_mask = np.isin(tmpl, np.fromiter(alt_t, dtype=np.int64))
-        ref_reads = np.flatnonzero(spanning & ~alt_mask)
-        alt_reads = np.flatnonzero(alt_mask)
-        # one observation per read pair (overlapping mates are one molecule)
-        ref_reads = ref_reads[np.unique(tmpl[ref_reads], return_index=True)[1]]
-        alt_reads = alt_reads[np.unique(tmpl[alt_reads], return_index=True)[1]]
-        depth = ref_reads.size + alt_reads.size
-        if alt_reads.size < params.indel_min_frac * depth:
-            continue
-        run = rpos - npos + ln
-        reads = np.concatenate([ref_reads, alt_reads])
-        is_alt = np.arange(reads.size) >= ref_reads.size
-        q = np.clip(np.minimum(_indel_seq_quality(ln, run), obs.read_mapq[reads]), 4, 63).astype(float)
-        strand = obs.read_rev[reads].astype(np.int64)
-        w = damping_weights(is_alt * 2 + strand, q)
-        ll = genotype_loglik(np.zeros(reads.size, dtype=np.int64), is_alt, q, w, 1, 1)
-        calls = call_sites(ll)
-        if not calls.variant[0]:
-            continue
-        anchor = ref.base(npos - 1)
-        ref_allele = anchor + (ref.sub(npos, npos + ln) if not ins else "")
-        alt_allele = anchor + ins
-        out.append(Variant(
-            pos=npos, ref=ref_allele, alt=alt_allele, qual=round(float(calls.qual[0]), 2),
-            genotype=int(calls.genotype[0]), gq=int(calls.gq[0]), dp=int(depth),
-            ad=(int(ref_reads.size), int(alt_reads.size)), pl=tuple(int(x) for x in calls.pl[0])))
-    return out
-
-
-def _indel_neighbourhood(indels: list[Variant], ref: RefWindow, params: CallParams) -> np.ndarray:
-    """Mask of slice positions within ``snp_gap`` of a passing indel's repeat span.
-
-    The span runs from the anchor to the rightmost equivalent placement of the indel:
-    reads misaligned anywhere along that repeat produce SNP-like mismatches.
-    """
-    mask = np.zeros(len(ref.seq) + 1, dtype=bool)
-    for v in indels:
-        if v.qual < params.min_qual:
-            continue
-        ln = abs(len(v.ref) - len(v.alt))
-        ins = v.alt[1:] if len(v.alt) > len(v.ref) else ""
-        span_end = right_extent(ref, v.pos, ln, ins) + (0 if ins else ln)
-        lo = max(0, v.pos - 1 - params.snp_gap - ref.start)
-        hi = min(len(ref.seq), span_end + params.snp_gap - ref.start)
-        mask[lo:hi] = True
-    return mask

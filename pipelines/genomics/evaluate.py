@@ -2,6 +2,7 @@
 
 Truth and calls are normalised identically with ``bcftools norm -m-any -f REF``,
 restricted to the confident BED, and matched on upper-cased (CHROM, POS, REF, ALT).
+Only PASS (or unfiltered) records count, as in hap.py.
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def normalized_keys(vcf: str, reference: str, min_qual: float | None,
         with pysam.VariantFile(out) as vf:
             for rec in vf:
                 if min_qual is not None and (rec.qual is None or rec.qual < min_qual):
+                    continue
+                if any(f != "PASS" for f in rec.filter.keys()):
                     continue
                 gt = next(iter(rec.samples.values()))["GT"]
                 if not gt or not any(a for a in gt if a):

@@ -48,7 +48,7 @@ class CallSummary:
 def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams) -> ChunkCalls:
     """Map task: the records owned by ``chunk``."""
     variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params)
-    return ChunkCalls(chunk, [(v.pos, v.ref, v.alt) for v in variants],
+    return ChunkCalls(chunk, [(v.pos, v.ref, ",".join(v.alts)) for v in variants],
                       [vcf.record(chunk.contig, v, params.min_qual) for v in variants])
 
 
@@ -67,7 +67,7 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str) -> CallSummary
     with atomic_output(out) as tmp, atomic_output(out + ".tbi") as tmp_index:
         vcf.write_bgzip(tmp, header, lines)
         os.replace(tmp + ".tbi", tmp_index)
-    snps = sum(len(k[2]) == 1 and len(k[3]) == 1 for k in seen)
+    snps = sum(all(len(a) == len(k[2]) for a in k[3].split(",")) for k in seen)
     return CallSummary(path=out, records=len(lines), passing=sum("\tPASS\t" in x for x in lines),
                        snps=snps, indels=len(seen) - snps, chunks=len(parts))
 

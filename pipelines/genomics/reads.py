@@ -47,6 +47,11 @@ class Observations:
         One entry per CIGAR indel: read index, 0-based reference position of the first
         deleted base (or of the base an insertion precedes), length, and the inserted
         sequence (empty for deletions).
+    seq, bq:
+        Base codes (0-3 = ACGT, 4 = other) and base qualities of every read, concatenated.
+    blk_ref, blk_q, blk_len, read_blocks:
+        Aligned (M/=/X) CIGAR blocks: reference start, offset into ``seq`` and length;
+        the blocks of read ``r`` are ``read_blocks[r]:read_blocks[r + 1]``.
     """
 
     pos: np.ndarray
@@ -63,6 +68,12 @@ class Observations:
     ev_pos: np.ndarray
     ev_len: np.ndarray
     ev_ins: list[str]
+    seq: np.ndarray
+    bq: np.ndarray
+    blk_ref: np.ndarray
+    blk_q: np.ndarray
+    blk_len: np.ndarray
+    read_blocks: np.ndarray
 
 
 def effective_mapq(mapq: np.ndarray) -> np.ndarray:
@@ -152,8 +163,9 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     offsets = np.repeat(np.asarray(blk_ref, dtype=np.int64) - blk_first, lens)
     pos = offsets + np.arange(int(lens.sum()), dtype=np.int64)
     qidx = pos + np.repeat(np.asarray(blk_q, dtype=np.int64) - np.asarray(blk_ref, dtype=np.int64), lens)
-    base = _BASE_CODE[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)[qidx]]
-    bq = np.frombuffer(b"".join(quals), dtype=np.uint8)[qidx]
+    all_seq = _BASE_CODE[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
+    all_bq = np.frombuffer(b"".join(quals), dtype=np.uint8)
+    base, bq = all_seq[qidx], all_bq[qidx]
     site = np.clip(pos - ref.start, 0, len(ref.seq) - 1)
     ok = (base < 4) & (bq >= filters.min_baseq) & (pos >= ref.start) & (pos < ref.end)
     sel = np.flatnonzero(ok & _candidate_sites(site[ok], base[ok], ref, min_alt)[site])
@@ -171,6 +183,9 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
         ev_read=np.asarray(ev_read, dtype=np.int64), ev_pos=np.asarray(ev_pos, dtype=np.int64),
         ev_len=np.asarray(ev_len, dtype=np.int64), ev_ins=ev_ins,
+        seq=all_seq, bq=all_bq, blk_ref=np.asarray(blk_ref, dtype=np.int64),
+        blk_q=np.asarray(blk_q, dtype=np.int64), blk_len=lens,
+        read_blocks=np.searchsorted(np.asarray(blk_read, dtype=np.int64), np.arange(rs.size + 1)),
     )
     return obs, ref
 

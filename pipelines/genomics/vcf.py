@@ -8,9 +8,6 @@ import pysam
 
 from .caller import Variant
 
-_GT = {1: "0/1", 2: "1/1"}
-
-
 def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
            command: str, min_qual: float) -> str:
     """VCF header: contigs with lengths, reference, command line and field definitions."""
@@ -26,7 +23,7 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
         '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
-        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths (REF, ALT)">',
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths (REF, ALT...)">',
         '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype likelihoods">',
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", sample]),
     ]
@@ -35,10 +32,11 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
 
 def record(contig: str, v: Variant, min_qual: float) -> str:
     """One VCF data line (no newline)."""
-    flt = "PASS" if v.qual >= min_qual else "LowQual"
-    sample = f"{_GT[v.genotype]}:{v.gq}:{v.dp}:{v.ad[0]},{v.ad[1]}:{v.pl[0]},{v.pl[1]},{v.pl[2]}"
-    return "\t".join([contig, str(v.pos), ".", v.ref, v.alt, f"{v.qual:.2f}", flt,
-                      f"DP={v.dp}", "GT:GQ:DP:AD:PL", sample])
+    filters = (*(("LowQual",) if v.qual < min_qual else ()), *v.filters)
+    sample = ":".join([f"{v.genotype[0]}/{v.genotype[1]}", str(v.gq), str(v.dp),
+                       ",".join(map(str, v.ad)), ",".join(map(str, v.pl))])
+    return "\t".join([contig, str(v.pos), ".", v.ref, ",".join(v.alts), f"{v.qual:.2f}",
+                      ";".join(filters) or "PASS", f"DP={v.dp}", "GT:GQ:DP:AD:PL", sample])
 
 
 def write_bgzip(path: str, text_header: str, lines: Iterable[str]) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pysam
 
-from cloudbutton.pipelines.genomics.likelihood import call_sites, damping_weights, genotype_loglik
+from cloudbutton.pipelines.genomics.indels import vcf_alleles
+from cloudbutton.pipelines.genomics.likelihood import (GENOTYPES, call_sites, damping_weights, genotype_loglik,
+                                                       phred_likelihoods)
 from cloudbutton.pipelines.genomics.normalize import left_align, right_extent
 from cloudbutton.pipelines.genomics.plan import plan_chunks
+from cloudbutton.pipelines.genomics.realign import GAP_EXTEND, GAP_OPEN, INS_EMIT, glocal_costs
 from cloudbutton.pipelines.genomics.reference import RefWindow
 
 REF = RefWindow("c", 100, "GCATTTTTGCACACACAG")  # T run at 103-107, CA repeat at 108-116
@@ -35,15 +38,48 @@ def test_damping_weights_rank_by_quality_within_group():
 
 
 def test_genotypes_follow_the_evidence():
-    # site 0: 20 REF; site 1: 10 REF + 10 ALT; site 2: 20 ALT; all Q30
-    site = np.repeat([0, 1, 2], 20)
-    alt = np.r_[np.zeros(20), np.zeros(10), np.ones(10), np.ones(20)].astype(bool)
-    q = np.full(60, 30.0)
-    calls = call_sites(genotype_loglik(site, alt, q, np.ones(60), 3, 3))
-    assert list(calls.variant) == [False, True, True]
-    assert list(calls.genotype[1:]) == [1, 2]
+    # site 0: 20 REF; site 1: 10 REF + 10 ALT; site 2: 20 ALT; site 3: 10 of ALT 1 + 10 of ALT 2; all Q30
+    site = np.repeat([0, 1, 2, 3], 20)
+    allele = np.r_[np.zeros(30), np.ones(30), np.ones(10), np.full(10, 2)].astype(np.int64)
+    q = np.full(80, 30.0)
+    ll = genotype_loglik(site, allele, q, np.ones(80), np.array([2, 2, 2, 3]), 3)
+    calls = call_sites(ll)
+    assert list(calls.variant) == [False, True, True, True]
+    assert [GENOTYPES[g] for g in calls.genotype[1:]] == [(0, 1), (1, 1), (1, 2)]
     assert calls.qual[1] > 100 and calls.qual[0] < 1
-    assert calls.pl[1].tolist().index(0) == 1 and calls.pl[2].tolist().index(0) == 2
+    pl = phred_likelihoods(ll[3], [0, 1, 2])  # VCF order 0/0 0/1 1/1 0/2 1/2 2/2
+    assert len(pl) == 6 and pl.index(0) == 4
+
+
+def test_one_alt_read_does_not_make_a_second_allele():
+    # 40 reads of ALT 1 and a single ALT 2 read: 1/1, not 1/2
+    allele = np.r_[np.ones(40), [2]].astype(np.int64)
+    ll = genotype_loglik(np.zeros(41, dtype=np.int64), allele, np.full(41, 30.0), np.ones(41), np.array([3]), 3)
+    assert GENOTYPES[call_sites(ll).genotype[0]] == (1, 1)
+
+
+def test_multiallelic_indel_alleles_share_one_ref():
+    ref = RefWindow("c", 0, "GATTTTC")
+    assert vcf_alleles(ref, 1, [(1, "T"), (-2, "")]) == ("ATT", ["ATTT", "A"])
+
+
+def _cost(hap: str, read: str, start: int) -> float:
+    code = {b: i for i, b in enumerate("ACGT")}
+    h = np.array([[code[b] for b in hap]], dtype=np.uint8)
+    r = np.array([[code[b] for b in read]], dtype=np.uint8)
+    return float(glocal_costs(h, np.array([h.size]), r, np.full(r.shape, 30), np.array([r.size]),
+                              np.array([start]), np.array([6]))[0])
+
+
+def test_glocal_costs_of_gaps_and_mismatches():
+    hap = "ACGTTGCAAGCTTACGGATCCATGCAGTCA"
+    exact = _cost(hap, hap[5:25], 5)
+    assert exact < 0.1  # twenty Q30 matches
+    assert abs(_cost(hap, hap[5:14] + hap[17:25], 5) - exact - (GAP_OPEN + 2 * GAP_EXTEND)) < 0.1
+    inserted = _cost(hap, hap[5:14] + "GG" + hap[14:25], 5)
+    assert abs(inserted - exact - (GAP_OPEN + GAP_EXTEND + 2 * INS_EMIT)) < 0.1
+    mismatch = _cost(hap, hap[5:14] + ("A" if hap[14] != "A" else "C") + hap[15:25], 5)
+    assert abs(mismatch - (30 + 10 * np.log10(3))) < 0.2  # -10 log10(e / 3) at Q30
 
 
 def test_plan_is_contiguous_and_balanced_by_data(na12878):
