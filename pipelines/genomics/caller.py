@@ -101,16 +101,17 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
     snps = _snp_candidates(obs, ref)
     anchors = np.array([site.anchor for site in indel_sites], dtype=np.int64)
 
-    def job(site: IndelSite, skip: int | None) -> tuple[IndelSite, np.ndarray, list[IndelSite]]:
+    def job(site: IndelSite, reads: np.ndarray, skip: int | None) -> tuple[IndelSite, np.ndarray, list[IndelSite]]:
         lo, hi = np.searchsorted(anchors, [site.anchor - WINDOW, site.anchor + WINDOW])
-        return (site, _site_reads(obs, site.anchor, params.filters.max_depth),
-                [indel_sites[j] for j in range(lo, hi) if j != skip])
+        return site, reads, [indel_sites[j] for j in range(lo, hi) if j != skip]
 
-    # every SNP the pileup calls is re-genotyped by realigning its reads (BAQ's purpose):
-    # misaligned reads near indels or in paralogous copies fit poorly and lose weight
+    # every SNP the pileup calls has its ALT reads realigned (BAQ's purpose): misaligned
+    # reads near indels or from paralogous copies fit poorly and lose weight
     pileup_calls = snps.genotype(obs, {})
     called = snps.index_of([v.pos - 1 for v in pileup_calls])
-    jobs = [job(site, k) for k, site in enumerate(indel_sites)] + [job(snps.site(i), None) for i in called]
+    jobs = [job(site, _site_reads(obs, site.anchor, params.filters.max_depth), k)
+            for k, site in enumerate(indel_sites)]
+    jobs += [job(snps.site(i), snps.alt_reads(i), None) for i in called]
     realigned = read_alleles(obs, ref, jobs, mismatch_mask(obs, ref), params.filters.min_baseq) if jobs else []
     out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params)
     out += snps.genotype(obs, dict(zip(called.tolist(), realigned[len(indel_sites):])), only=called)
@@ -134,8 +135,8 @@ class _SnpCandidates:
     """SNP candidate sites of a window and their pileup observations.
 
     ``sites`` are slice offsets; ``bases[i, :n_alleles[i]]`` the allele bases (REF first,
-    then ALT bases seen >= 2 times by descending quality sum); ``s, allele, qual, strand``
-    the observations of those alleles per candidate index.
+    then ALT bases seen >= 2 times by descending quality sum); ``s, allele, qual, strand,
+    read`` the observations of those alleles per candidate index.
     """
 
     ref: RefWindow
@@ -147,6 +148,7 @@ class _SnpCandidates:
     allele: np.ndarray
     qual: np.ndarray
     strand: np.ndarray
+    read: np.ndarray
 
     def index_of(self, positions: list[int]) -> np.ndarray:
         """Candidate indices of 0-based reference ``positions`` (all candidates)."""
@@ -157,11 +159,15 @@ class _SnpCandidates:
         alts = ["ACGT"[b] for b in self.bases[i, 1:self.n_alleles[i]]]
         return IndelSite(int(self.sites[i]) + self.ref.start - 1, [(0, b) for b in alts], [1] * len(alts))
 
+    def alt_reads(self, i: int) -> np.ndarray:
+        """Reads whose kept base at candidate ``i`` is one of its ALT alleles."""
+        return self.read[(self.s == i) & (self.allele > 0)]
+
     def genotype(self, obs: Observations, realigned: dict[int, ReadAlleles],
                  only: np.ndarray | None = None) -> list[Variant]:
-        """Calls from pileup observations, or from realigned reads where given; ``only``
-        restricts the output to these candidate indices."""
-        keep = ~np.isin(self.s, np.fromiter(realigned, dtype=np.int64, count=len(realigned)))
+        """Calls from pileup observations, the ALT ones replaced by their realigned reads
+        where given; ``only`` restricts the output to these candidate indices."""
+        keep = ~(np.isin(self.s, np.fromiter(realigned, dtype=np.int64, count=len(realigned))) & (self.allele > 0))
         parts = [(self.s[keep], self.allele[keep], self.qual[keep], self.strand[keep])]
         for i, found in realigned.items():
             tmpl = obs.read_tmpl[found.read]
@@ -177,7 +183,8 @@ class _SnpCandidates:
         calls = call_sites(ll)
         counts = self.counts.copy()
         for i, found in realigned.items():
-            counts[i] = np.bincount(found.allele, minlength=MAX_ALLELES)[:MAX_ALLELES]
+            counts[i, 1:] = 0
+            counts[i] += np.bincount(found.allele, minlength=MAX_ALLELES)[:MAX_ALLELES]
         out = []
         variant = calls.variant if only is None else calls.variant & np.isin(np.arange(self.sites.size), only)
         for i in np.flatnonzero(variant):
@@ -197,6 +204,7 @@ def _snp_candidates(obs: Observations, ref: RefWindow) -> _SnpCandidates:
     base = obs.base[inside].astype(np.int64)
     qual = obs.qual[inside].astype(np.float64)
     strand = obs.strand[inside].astype(np.int64)
+    read = obs.read[inside]
     counts = np.bincount(site * 4 + base, minlength=4 * n).reshape(n, 4)
     qsum = np.bincount(site * 4 + base, qual, minlength=4 * n).reshape(n, 4)
     ref_code = _CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)].astype(np.int64)
@@ -215,7 +223,8 @@ def _snp_candidates(obs: Observations, ref: RefWindow) -> _SnpCandidates:
     use = (slot[site] >= 0) & (allele >= 0)
     return _SnpCandidates(ref=ref, sites=cand, bases=order, n_alleles=n_alleles,
                           counts=np.take_along_axis(counts[cand], order, axis=1),
-                          s=slot[site][use], allele=allele[use], qual=qual[use], strand=strand[use])
+                          s=slot[site][use], allele=allele[use], qual=qual[use], strand=strand[use],
+                          read=read[use])
 
 
 def _site_reads(obs: Observations, anchor: int, max_depth: int) -> np.ndarray:

@@ -212,7 +212,7 @@ class _Prepared:
 
 
 def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarray, mask: np.ndarray,
-             neighbours: list[IndelSite]) -> _Prepared | None:
+             neighbours: list[IndelSite], expected: np.ndarray) -> _Prepared | None:
     max_del = max([-s for s, _ in site.events if s < 0], default=0)
     left = max(ref.start, site.anchor - WINDOW)
     right = min(ref.end, site.anchor + 2 + WINDOW + max_del)
@@ -229,8 +229,9 @@ def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarr
         return None
     haps, carries = _haplotypes(ref, own, others, left, right, mask,
                                 site.anchor + 1 if site.is_snp else None)
-    expected = np.array([float(expected_cost(obs.bq[qb:qe]).sum()) for qb, qe, _ in segs])
-    return _Prepared(site, carries, np.array(ids), np.array([qe - qb for qb, qe, _ in segs]), expected,
+    bounds = np.array(segs)
+    return _Prepared(site, carries, np.array(ids), bounds[:, 1] - bounds[:, 0],
+                     expected[bounds[:, 1]] - expected[bounds[:, 0]],
                      haps, segs, max(abs(e[1]) for e in own + others) + 4)
 
 
@@ -317,7 +318,8 @@ def read_alleles(obs: Observations, ref: RefWindow, sites: list[tuple[IndelSite,
     (they end before the event) and reads no haplotype explains. All pairs of sites with
     similar band widths are aligned in one batch.
     """
-    prepared = [_prepare(obs, ref, site, reads, mask, near) for site, reads, near in sites]
+    expected = np.concatenate([[0.0], np.cumsum(expected_cost(obs.bq))])
+    prepared = [_prepare(obs, ref, site, reads, mask, near, expected) for site, reads, near in sites]
     costs: list[np.ndarray | None] = [None] * len(prepared)
     todo = sorted((p.band, i) for i, p in enumerate(prepared) if p is not None)
     while todo:
