@@ -59,6 +59,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "peak_rss_bytes": max(k["peak_rss_bytes"] for k in kpis),
             "gb_s": statistics.median(k["gb_s"] for k in kpis),
             "cost_usd": statistics.median(k["cost_usd"] for k in kpis),
+            "requests": statistics.median(sum(k.get("requests", {}).values()) for k in kpis),
+            "requests_usd": statistics.median(k.get("requests_usd", 0.0) for k in kpis),
         }
     spark = table.get("spark", {}).get("wall_s", {}).get("median")
     for row in table.values():
@@ -99,14 +101,15 @@ def _markdown(report: dict[str, Any]) -> str:
              f"Outputs identical across all {len(report['runs'])} runs: **{report['identical']}** "
              f"(fingerprint `{report['fingerprint'][:16]}`).", "",
              "| executor | wall median (s) | min | max | fixed start (s) | Σ task time (s) | parallel eff. "
-             "| peak RSS/task (MB) | GB-s | $ cost | speed-up vs Spark |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| peak RSS/task (MB) | GB-s | storage requests | $ requests | $ cost | speed-up vs Spark |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in table.items():
         speed = f"{row['speedup_vs_spark']:.2f}×" if row["speedup_vs_spark"] else "-"
         lines.append(f"| {name} | {row['wall_s']['median']:.2f} | {row['wall_s']['min']:.2f} | "
                      f"{row['wall_s']['max']:.2f} | {row['first_start_s']:.2f} (first), {row['start_cost_s']:.2f} "
                      f"| {row['task_time_s']:.2f} | {row['parallel_efficiency']:.0%} | "
-                     f"{row['peak_rss_bytes'] / 2**20:.0f} | {row['gb_s']:.3f} | {row['cost_usd']:.6f} | {speed} |")
+                     f"{row['peak_rss_bytes'] / 2**20:.0f} | {row['gb_s']:.3f} | {row['requests']:.0f} | "
+                     f"{row['requests_usd']:.6f} | {row['cost_usd']:.6f} | {speed} |")
     per_stage = {}
     for run in report["runs"]:
         for stage in run["kpi"]["stages"]:

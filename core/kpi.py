@@ -1,4 +1,4 @@
-"""KPI recording (a :class:`~cloudbutton.core.hooks.Hook`), the cost model and the kpi.json schema.
+"""KPI recording (a :class:`~cloudbutton.core.hooks.Hook`) and the kpi.json schema; prices in :mod:`.cost`.
 
 kpi.json (schema ``cloudbutton.kpi/1``) holds ``run`` (totals), ``price_model``,
 ``stages`` (one summary per stage) and ``tasks`` (one record per task attempt);
@@ -6,39 +6,17 @@ see the README for every field.
 """
 from __future__ import annotations
 
-import math
+import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from . import storage
+from .cost import PriceModel, add_requests
 from .hooks import Hook
 
 SCHEMA = "cloudbutton.kpi/1"
-
-
-@dataclass(frozen=True)
-class PriceModel:
-    """Serverless price: per request plus per GB-second of configured memory, billed per ``billing_ms``.
-
-    The default is AWS Lambda x86 in us-east-1: $0.20 per million requests and
-    $0.0000166667 per GB-second, duration rounded up to 1 ms.
-    """
-
-    name: str = "aws-lambda-x86"
-    usd_per_request: float = 2e-7
-    usd_per_gb_s: float = 0.0000166667
-    billing_ms: int = 1
-
-    def billed_seconds(self, duration_s: float) -> float:
-        """Duration rounded up to the billing granularity."""
-        step = self.billing_ms / 1000
-        return math.ceil(round(duration_s / step, 9)) * step
-
-    def cost(self, attempts: list[dict[str, Any]]) -> tuple[float, float]:
-        """(GB-seconds, dollars) of a list of task attempts."""
-        gb_s = sum(a["memory_mb"] / 1024 * self.billed_seconds(a["duration_s"]) for a in attempts)
-        return gb_s, len(attempts) * self.usd_per_request + gb_s * self.usd_per_gb_s
 
 
 def _distribution(values: list[float]) -> dict[str, float]:
@@ -52,9 +30,10 @@ def _distribution(values: list[float]) -> dict[str, float]:
     }
 
 
-def _totals(attempts: list[dict[str, Any]], wall: float, workers: int, prices: PriceModel) -> dict[str, Any]:
+def _totals(attempts: list[dict[str, Any]], wall: float, workers: int, prices: PriceModel,
+            driver_requests: dict[str, int] | None = None) -> dict[str, Any]:
     busy = sum(a["duration_s"] for a in attempts)
-    gb_s, usd = prices.cost(attempts)
+    cost = prices.cost(attempts, driver_requests)
     return {
         "wall_s": wall,
         "tasks": len({(a["stage"], a["partition"]) for a in attempts}),
@@ -67,8 +46,8 @@ def _totals(attempts: list[dict[str, Any]], wall: float, workers: int, prices: P
         "bytes_read": sum(a["bytes_read"] for a in attempts),
         "bytes_written": sum(a["bytes_written"] for a in attempts),
         "cold_starts": sum(1 for a in attempts if a["cold_start"]),
-        "gb_s": gb_s,
-        "cost_usd": usd,
+        "requests": add_requests([a.get("requests", {}) for a in attempts] + [driver_requests or {}]),
+        **cost,
     }
 
 
@@ -80,10 +59,13 @@ class KPIRecorder(Hook):
         self.attempts: list[dict[str, Any]] = []
         self.stages: list[dict[str, Any]] = []
         self.info: dict[str, Any] = {}
+        self.driver_start: dict[str, int] = {}
+        self.driver_requests: dict[str, int] = {}
 
     def run_start(self, *, graph: str, executor: str, workers: int, options: dict[str, Any]) -> None:
         self.info = {"graph": graph, "executor": executor, "workers": workers, "options": options,
                      "started": time.time(), "start_cost_s": 0.0}
+        self.driver_start = storage.requests()  # the driver's own storage calls (plans, manifests, outputs)
 
     def executor_started(self, *, seconds: float) -> None:
         self.info["start_cost_s"] = seconds
@@ -93,6 +75,10 @@ class KPIRecorder(Hook):
                             "start_ts": time.time(), "end_ts": None})
 
     def task_end(self, *, stage: str, partition: int, attempts: list[dict[str, Any]]) -> None:
+        driver = f":{os.getpid()}:"
+        for attempt in attempts:  # a task in the driver's own process (threads) had no function to start
+            if driver in attempt.get("worker", ""):
+                attempt["init_s"] = 0.0
         self.attempts.extend(attempts)
 
     def stage_end(self, *, stage: str) -> None:
@@ -101,6 +87,8 @@ class KPIRecorder(Hook):
     def run_end(self, *, ok: bool) -> None:
         self.info["ended"] = time.time()
         self.info["ok"] = ok
+        now = storage.requests()
+        self.driver_requests = {kind: n - self.driver_start.get(kind, 0) for kind, n in now.items()}
 
     def report(self) -> dict[str, Any]:
         """The kpi.json document of the run."""
@@ -112,7 +100,9 @@ class KPIRecorder(Hook):
             stages.append({**stage, **_totals(mine, wall, workers, self.prices)})
         run = {key: self.info[key] for key in ("graph", "executor", "workers", "started", "ended", "ok",
                                                "start_cost_s", "options")}
-        run.update(_totals(self.attempts, self.info["ended"] - self.info["started"], workers, self.prices))
+        run.update(_totals(self.attempts, self.info["ended"] - self.info["started"], workers, self.prices,
+                           self.driver_requests))
+        run["driver_requests"] = self.driver_requests
         return {"schema": SCHEMA, "run": run, "price_model": asdict(self.prices),
                 "stages": stages, "tasks": sorted(self.attempts, key=lambda a: (a["start_ts"], a["stage"]))}
 
@@ -127,6 +117,11 @@ def _bytes(n: float) -> str:
     return f"{n / 1024:.1f} GB"
 
 
+def request_line(requests: dict[str, int]) -> str:
+    """``GET 12, HEAD 3, PUT 4`` (kinds with a count only), or ``none``."""
+    return ", ".join(f"{kind.upper()} {n}" for kind, n in requests.items() if n) or "none"
+
+
 def summary(kpi: dict[str, Any]) -> str:
     """A readable multi-line summary of a kpi.json document."""
     run = kpi["run"]
@@ -139,6 +134,13 @@ def summary(kpi: dict[str, Any]) -> str:
         f"  read {_bytes(run['bytes_read'])}, written {_bytes(run['bytes_written'])}, "
         f"{run['gb_s']:.3f} GB-s, ${run['cost_usd']:.6f} ({kpi['price_model']['name']})",
     ]
+    if run.get("ok") is False:  # a failed or interrupted run (kpi.json written by the runner all the same)
+        lines.insert(0, f"FAILED: {run.get('error') or 'unknown error'}")
+    if run.get("reused_tasks"):
+        lines.append(f"  resumed: {run['reused_tasks']} finished task(s) reused from the run folder")
+    if "requests" in run:  # kpi.json files before request counting have none
+        lines.append(f"  storage requests {request_line(run['requests'])}: ${run['requests_usd']:.6f} "
+                     f"of the cost (compute ${run['compute_usd']:.6f})")
     width = max([len("stage")] + [len(s["name"]) for s in kpi["stages"]]) + 2
     lines.append(f"  {'stage':<{width}}{'kind':<9}{'tasks':>6}{'wall s':>9}{'median s':>10}{'max s':>8}"
                  f"{'eff':>6}{'GB-s':>9}")
@@ -150,7 +152,7 @@ def summary(kpi: dict[str, Any]) -> str:
 
 
 COMPARED = ("wall_s", "start_cost_s", "cpu_s", "parallel_efficiency", "peak_rss_bytes",
-            "bytes_read", "bytes_written", "gb_s", "cost_usd")
+            "bytes_read", "bytes_written", "gb_s", "requests_usd", "cost_usd")
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -164,7 +166,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
         lines.append(f"  {name:<22}{x:>14.4g}{y:>14.4g}{ratio:>9}")
 
     for key in COMPARED:
-        row(key, ra[key], rb[key])
+        row(key, ra.get(key, 0.0), rb.get(key, 0.0))
     row("task_time_s (sum)", ra["task_time_s"]["sum"], rb["task_time_s"]["sum"])
     b_stages = {s["name"]: s for s in b["stages"]}
     for s in a["stages"]:

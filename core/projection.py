@@ -72,9 +72,10 @@ def project_serverless(kpi: dict[str, Any], functions: int, model: ServerlessMod
         cold = model.cold_start_s if used > warm else 0.0
         warm = max(warm, used)
         wall += model.invocation_s + cold + makespan(durations, functions)
-        attempts += [{"memory_mb": t["memory_mb"], "duration_s": d} for t, d in zip(tasks, durations)]
-    gb_s, usd = prices.cost(attempts)
-    return {"wall_s": wall, "gb_s": gb_s, "cost_usd": usd}
+        attempts += [{"memory_mb": t["memory_mb"], "duration_s": d, "requests": t.get("requests", {})}
+                     for t, d in zip(tasks, durations)]
+    cost = prices.cost(attempts, kpi["run"].get("driver_requests"))
+    return {"wall_s": wall, "gb_s": cost["gb_s"], "cost_usd": cost["cost_usd"]}
 
 
 def project_spark(kpi: dict[str, Any], executors: int, model: SparkModel) -> dict[str, float]:

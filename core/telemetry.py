@@ -8,6 +8,7 @@ libraries such as htslib or GDAL read, not only the core's own storage calls.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -90,6 +91,34 @@ def thread_io() -> tuple[int, int]:
     fields = os.pread(fd, 512, 0).split(maxsplit=4)
     net_read, net_written = storage.remote_bytes()
     return int(fields[1]) + net_read, int(fields[3]) + net_written
+
+
+def modules() -> frozenset[str]:
+    """Names of the modules imported so far (to tell import reads from data reads)."""
+    return frozenset(sys.modules)
+
+
+def import_bytes(before: frozenset[str]) -> int:
+    """Bytes of the compiled files of the modules imported since ``before`` was taken: what
+    ``thread_io`` counted for reading library code, not data (extension modules are mapped, not read)."""
+    total = 0
+    for name in sys.modules.keys() - before:
+        path = getattr(sys.modules.get(name), "__cached__", None)
+        if path:
+            try:
+                total += os.path.getsize(path)
+            except OSError:
+                pass
+    return total
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (a cold worker's start-up, the serverless INIT phase)."""
+    with open("/proc/self/stat") as handle:
+        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    with open("/proc/uptime") as handle:
+        uptime = float(handle.read().split()[0])
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def cold_start() -> bool:

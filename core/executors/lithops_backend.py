@@ -69,6 +69,8 @@ class LithopsExecutor:
                     outcome = crashed(items[index[id(future)]], f"worker lost: {type(exc).__name__}: {exc}")
                 if "worker_cold_start" in future.stats and outcome.attempts:
                     outcome.attempts[0]["cold_start"] = bool(future.stats["worker_cold_start"])
+                if "worker_exec_time" in future.stats and outcome.attempts:  # what the function was billed for
+                    outcome.attempts[0]["function_s"] = float(future.stats["worker_exec_time"])
                 yield index[id(future)], outcome
 
     def shutdown(self) -> None:

@@ -48,6 +48,8 @@ def test_bench_on_sample_data_writes_report(tmp_path: Path):
     assert len(saved["runs"]) == 4 and all(r["kpi"]["schema"] == "cloudbutton.kpi/1" for r in saved["runs"])
     markdown = (folder / "bench.md").read_text()
     assert "| threads |" in markdown and "| processes |" in markdown and "Scale projection" in markdown
+    assert "| storage requests | $ requests |" in markdown
+    assert all("requests" in r["kpi"]["run"] and "requests_usd" in r["kpi"]["run"] for r in saved["runs"])
     assert [row["workers"] for row in saved["validation"]["rows"]] == [1, 2]
     assert all(abs(row["error"]) < 5 for row in saved["validation"]["rows"])
     assert [row["n"] for row in saved["projection"]] == [1, 10, 100, 1000]

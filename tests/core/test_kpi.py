@@ -15,13 +15,15 @@ RUN_FIELDS = {
     "start_cost_s": float, "options": dict, "wall_s": float, "tasks": int, "attempts": int, "retries": int,
     "task_time_s": dict, "cpu_s": float, "parallel_efficiency": float, "peak_rss_bytes": int,
     "bytes_read": int, "bytes_written": int, "cold_starts": int, "gb_s": float, "cost_usd": float,
+    "requests": dict, "requests_usd": float, "compute_usd": float, "driver_requests": dict,
 }
 STAGE_FIELDS = {"name": str, "kind": str, "partitions": int, "memory_mb": int, "start_ts": float,
                 "end_ts": float, **{k: RUN_FIELDS[k] for k in ("wall_s", "tasks", "task_time_s", "cpu_s",
                                                                 "parallel_efficiency", "gb_s", "cost_usd")}}
 TASK_FIELDS = {"stage": str, "partition": int, "attempt": int, "status": str, "worker": str, "cold_start": bool,
                "submit_ts": float, "start_ts": float, "end_ts": float, "duration_s": float, "cpu_s": float,
-               "peak_rss_bytes": int, "bytes_read": int, "bytes_written": int, "memory_mb": int}
+               "peak_rss_bytes": int, "bytes_read": int, "bytes_written": int, "memory_mb": int,
+               "requests": dict, "init_s": float}
 DISTRIBUTION = {"count", "sum", "min", "median", "p90", "max", "mean"}
 
 
@@ -57,8 +59,11 @@ def test_kpi_json_schema(kpi_run: Path):
     assert run_["ok"] and run_["workers"] == 2 and 0 < run_["parallel_efficiency"] <= 1
     assert run_["bytes_read"] >= 2_000_000, "the count tasks read the whole input"
     assert run_["task_time_s"]["sum"] == pytest.approx(sum(t["duration_s"] for t in kpi["tasks"]))
-    assert kpi["price_model"] == {"name": "aws-lambda-x86", "usd_per_request": 2e-7,
-                                  "usd_per_gb_s": 0.0000166667, "billing_ms": 1}
+    assert kpi["price_model"] == {"name": "aws-lambda-x86+s3", "usd_per_request": 2e-7,
+                                  "usd_per_gb_s": 0.0000166667, "billing_ms": 1, "usd_per_1k_writes": 0.005,
+                                  "usd_per_1k_reads": 0.0004, "init_limit_s": 10.0, "as_of": "2026-11-30"}
+    assert all(task["init_s"] == 0 for task in kpi["tasks"])  # threads run in the driver: no function INIT
+    assert run_["requests"] == {k: 0 for k in ("get", "head", "put", "copy", "list", "delete")}  # all local
 
 
 def test_timeline_png_and_chrome_trace(kpi_run: Path):
@@ -72,9 +77,24 @@ def test_timeline_png_and_chrome_trace(kpi_run: Path):
 def test_cost_model_bills_per_request_and_rounded_up_gb_seconds():
     prices = PriceModel()
     attempts = [{"memory_mb": 1024, "duration_s": 0.0101}, {"memory_mb": 2048, "duration_s": 1.0}]
-    gb_s, usd = prices.cost(attempts)
-    assert gb_s == pytest.approx(1 * 0.011 + 2 * 1.0)
-    assert usd == pytest.approx(2 * 0.2e-6 + gb_s * 0.0000166667)
+    cost = prices.cost(attempts)
+    assert cost["gb_s"] == pytest.approx(1 * 0.011 + 2 * 1.0)
+    assert cost["cost_usd"] == pytest.approx(2 * 0.2e-6 + cost["gb_s"] * 0.0000166667)
+
+
+def test_cost_model_bills_init_lithops_function_time_and_storage_requests():
+    prices = PriceModel()
+    attempts = [{"memory_mb": 1024, "duration_s": 0.5, "function_s": 0.8, "cold_start": True, "init_s": 1.2,
+                 "requests": {"get": 1500, "head": 500, "put": 30}},
+                {"memory_mb": 1024, "duration_s": 0.5, "function_s": 0.3, "cold_start": False, "init_s": 0.0,
+                 "requests": {"copy": 10, "list": 2, "delete": 40}},
+                {"memory_mb": 1024, "duration_s": 0.1, "cold_start": True, "init_s": 60.0}]
+    cost = prices.cost(attempts, driver_requests={"put": 8})
+    assert cost["gb_s"] == pytest.approx((0.8 + 1.2) + 0.5 + (0.1 + 10.0))  # INIT capped at AWS's 10 s
+    assert cost["requests_usd"] == pytest.approx(2000 / 1000 * 0.0004 + 50 / 1000 * 0.005)  # DELETE is free
+    assert cost["cost_usd"] == pytest.approx(cost["compute_usd"] + cost["requests_usd"])
+    cheaper = PriceModel(usd_per_1k_reads=0.0, usd_per_1k_writes=0.0)  # overridable
+    assert cheaper.cost(attempts)["requests_usd"] == 0
 
 
 def test_kpi_show_and_compare(kpi_run: Path, capsys):

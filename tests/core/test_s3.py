@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudbutton.core import RunOptions, storage
+from cloudbutton.core import PriceModel, RunOptions, storage
 from cloudbutton.core.demo import make_text, wordcount_job
 from cloudbutton.core.errors import InputError
 from cloudbutton.core.executors.base import ExecutorSettings
@@ -121,3 +121,9 @@ def test_word_count_with_s3_input_scratch_and_output_matches_local(s3, small_tex
     assert result.kpi_path == s3.uri(s3.prefix + "out/kpi.json")
     assert s3.prefix + "out/kpi.json" in s3.keys(s3.prefix)
     assert not s3.keys(s3.prefix + "scratch")  # the run's intermediates are gone
+    run_ = result.kpi["run"]
+    counts = [t for t in result.kpi["tasks"] if t["stage"] == "count"]
+    assert all(1 <= t["requests"]["get"] <= 3 for t in counts)  # its byte range (+ the last line's tail)
+    assert sum(t["bytes_read"] for t in counts) < small_text.stat().st_size + 8 * 70_000  # data (+ lookahead), no imports
+    assert run_["requests"]["put"] >= 1 and run_["driver_requests"]["head"] >= 1  # the plan sized the input
+    assert run_["requests_usd"] == pytest.approx(PriceModel().request_cost(run_["requests"])) and run_["requests_usd"] > 0
