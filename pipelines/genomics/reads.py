@@ -107,7 +107,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     r_mapq: list[int] = []
     r_rev: list[bool] = []
     r_tmpl: list[int] = []
-    templates: dict[str, int] = {}
+    templates: dict[str | tuple[str, int], int] = {}
     qoff = 0
     for aln in bam.fetch(contig, max(0, start - pad), end + pad):
         if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
@@ -151,7 +151,10 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
         r_end.append(rpos)
         r_mapq.append(aln.mapping_quality)
         r_rev.append(aln.is_reverse)
-        r_tmpl.append(templates.setdefault(aln.query_name, len(templates)))
+        # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
+        # which pieces a fetch sees would otherwise depend on where the window falls
+        key = (aln.query_name, idx) if aln.flag & 0x800 else aln.query_name
+        r_tmpl.append(templates.setdefault(key, len(templates)))
     if not r_start:
         return None
     rs, re_ = np.asarray(r_start, dtype=np.int64), np.asarray(r_end, dtype=np.int64)
