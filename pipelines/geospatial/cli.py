@@ -19,6 +19,8 @@ def _add_smrf_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threshold", type=float, help="elevation threshold (0.5 m)")
     group.add_argument("--scalar", type=float, help="slope scaling of the threshold (1.25)")
     group.add_argument("--cell", type=float, help="SMRF cell size (1 m)")
+    group.add_argument("--no-denoise", dest="denoise", action="store_false",
+                       help="skip the ELM low-noise stage before SMRF (on by default; noise is labelled 7)")
 
 
 def _smrf_from(args: argparse.Namespace) -> dict[str, float | None]:
@@ -41,18 +43,20 @@ def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
 def _build_dem(args: argparse.Namespace) -> Job:
     return build_dem_job(args.inputs, args.out, resolution=args.resolution, tile_size=args.tile_size,
                          buffer=args.buffer, ground=args.ground, crs=args.crs, hillshade=args.hillshade,
-                         smrf=_smrf_from(args))
+                         smrf=_smrf_from(args), denoise=args.denoise)
 
 
 def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="one LAS/LAZ file")
-    parser.add_argument("--out", required=True, metavar="OUT.las|laz", help="classified copy (2 ground, 1 other)")
+    parser.add_argument("--out", required=True, metavar="OUT.las|laz",
+                        help="classified copy (2 ground, 7 noise, former ground 1; other classes kept)")
     parser.add_argument("--tile-size", type=float, help="tile side in map units (250 m)")
     _add_smrf_arguments(parser)
 
 
 def _build_classify(args: argparse.Namespace) -> Job:
-    return build_classify_job(args.input, args.out, smrf=_smrf_from(args), tile_size=args.tile_size)
+    return build_classify_job(args.input, args.out, smrf=_smrf_from(args), tile_size=args.tile_size,
+                              denoise=args.denoise)
 
 
 def _dem_fingerprint(out: str) -> str:
@@ -92,7 +96,7 @@ pipeline = Pipeline(
         "dem": Command(help="grid ground points into a seamless DTM GeoTIFF (COG)",
                        add_arguments=_add_dem_arguments, build=_build_dem,
                        fingerprint=_dem_fingerprint, output_name="dem.tif", report=report),
-        "classify": Command(help="classify ground with SMRF (2 = ground, 1 = other), points kept in order",
+        "classify": Command(help="classify ground with SMRF after ELM noise (2 ground, 7 noise; other classes kept)",
                             add_arguments=_add_classify_arguments, build=_build_classify,
                             fingerprint=_classify_fingerprint, output_name="classified.laz"),
     },

@@ -16,9 +16,10 @@ from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
 from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, plan_reads, read_source
+from .ground import GroundFilter
+from .noise import ElmParams
 from .smrf import SmrfParams
-from .tasks import (MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, smrf_margin,
-                    tin_tile, write_classes)
+from .tasks import MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
 
 GROUND_MODES = ("smrf", "class")
 #: Default tile side and buffer, in metres (converted to the CRS's unit).
@@ -50,15 +51,15 @@ def _given_or_default(value: float | None, metres: float, unit: float) -> float:
     return metres / unit if value is None else value
 
 
-def smrf_for(unit: float, given: SmrfOptions = None) -> SmrfParams:
-    """SMRF parameters for a map unit of ``unit`` metres: PDAL's defaults converted from metres,
-    overridden by the ``given`` values (map units); a bad value is an InputError."""
-    if isinstance(given, SmrfParams):
-        return given
+def ground_filter(units: tuple[float, float], given: SmrfOptions = None, denoise: bool = True) -> GroundFilter:
+    """The ground filter for map units of (horizontal, vertical) metres: PDAL's SMRF and ELM defaults
+    converted from metres, SMRF overridden by the ``given`` values (map units); a bad value is an InputError.
+    ``denoise=False`` drops the ELM noise stage."""
     try:
-        return SmrfParams.for_unit(unit, **dict(given or {}))
+        smrf = given if isinstance(given, SmrfParams) else SmrfParams.for_unit(*units, **dict(given or {}))
     except ValueError as exc:
         raise InputError("SMRF parameters", str(exc)) from None
+    return GroundFilter(smrf, ElmParams.for_unit(*units) if denoise else None)
 
 
 def build_dem_job(
@@ -72,6 +73,7 @@ def build_dem_job(
     crs: str | None = None,
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
+    denoise: bool = True,
 ) -> Job:
     """Plan the DTM job: index headers, snap the global grid, cut buffered tiles.
 
@@ -85,16 +87,17 @@ def build_dem_job(
     crs : CRS to assign (e.g. ``"EPSG:25831"``) when files lack one or disagree.
     hillshade : optional PNG path for a shaded relief.
     smrf : SMRF parameters (used when ``ground="smrf"``): SmrfParams in map units, or a mapping of the
-        ones to change; by default PDAL's, in metres converted to the CRS's unit.
+        ones to change; by default PDAL's, in metres converted to the CRS's units (z in the vertical CRS's).
+    denoise : label low noise with ELM (PDAL's defaults) before SMRF; such points are never ground.
     """
     if ground not in GROUND_MODES:
         raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
     sources = index_inputs(inputs)
     crs_wkt = common_crs(sources, crs)
-    unit = metres_per_unit(crs_wkt, crs or sources[0].uri)
-    smrf = smrf_for(unit, smrf)
-    tile_size = _given_or_default(tile_size, TILE_SIZE_M, unit)
-    buffer = _given_or_default(buffer, BUFFER_M, unit)
+    units = metres_per_unit(crs_wkt, crs or sources[0].uri)
+    flt = ground_filter(units, smrf, denoise)
+    tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
+    buffer = _given_or_default(buffer, BUFFER_M, units[0])
     extent = _extent(sources)
     grid = plan_grid(extent, resolution)
     tiles = plan_tiles(grid, tile_size, buffer)
@@ -103,9 +106,9 @@ def build_dem_job(
     g = Graph("geospatial.dem")
     if ground == "smrf":
         g.map("read", read_and_route, over=plan_reads(sources),
-              params={**layout, "reach": smrf_margin(smrf), "ground_only": False})
+              params={**layout, "reach": flt.margin, "ground_only": False})
         g.shuffle("by_tile", over="read", partitions=len(tiles))
-        g.map("ground", ground_and_route, over="by_tile", params={**layout, "smrf": smrf, "reach": halo})
+        g.map("ground", ground_and_route, over="by_tile", params={**layout, "flt": flt, "reach": halo})
         g.shuffle("ground_by_tile", over="ground", partitions=len(tiles))
     else:
         g.map("read", read_and_route, over=plan_reads(sources), params={**layout, "reach": halo, "ground_only": True})
@@ -113,7 +116,7 @@ def build_dem_job(
     g.map("tin", tin_tile, over="ground_by_tile", params={**layout, "halo": halo, "extent": extent})
     g.reduce("mosaic", mosaic, over="tin",
              params={"grid": grid, "crs_wkt": crs_wkt, "out": out, "hillshade": hillshade, "tiles": len(tiles)})
-    return Job(graph=g, output=out, summary=_dem_summary)
+    return Job(graph=g, output=out, summary=_dem_summary, inputs=[s.uri for s in sources])
 
 
 def _dem_summary(value: dict[str, Any]) -> str:
@@ -132,6 +135,7 @@ def dem(
     crs: str | None = None,
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
+    denoise: bool = True,
     executor: str = "threads",
     workers: int | None = None,
     **run_options: Any,
@@ -142,16 +146,18 @@ def dem(
     the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
     """
     job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
-                        crs=crs, hillshade=hillshade, smrf=smrf)
+                        crs=crs, hillshade=hillshade, smrf=smrf, denoise=denoise)
     return run_job(job, executor=executor, workers=workers, **run_options)
 
 
-def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_size: float | None = None) -> Job:
-    """Plan SMRF classification of one LAS/LAZ file into ``out`` (.las or .laz).
+def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_size: float | None = None,
+                       denoise: bool = True) -> Job:
+    """Plan ground (and noise) classification of one LAS/LAZ file into ``out`` (.las or .laz).
 
+    Only decided classes change: ground -> 2, noise found -> 7, former ground that is not -> 1.
     Tiles are aligned to the SMRF cells and read a margin wide enough for the
-    morphological filter, so the result does not depend on ``tile_size``.
-    ``smrf`` and ``tile_size`` as for :func:`build_dem_job` (a file without a CRS counts as metres).
+    filters, so the result does not depend on ``tile_size``. ``smrf``,
+    ``tile_size`` and ``denoise`` as for :func:`build_dem_job` (a file without a CRS counts as metres).
     """
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".las", ".laz"):
@@ -159,20 +165,21 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
     sources = index_inputs(input)
     if len(sources) != 1:
         raise InputError(input, f"classify takes one file, got {len(sources)}")
-    unit = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
-    smrf = smrf_for(unit, smrf)
-    tile_size = _given_or_default(tile_size, TILE_SIZE_M, unit)
-    grid = plan_grid(_extent(sources), smrf.cell)
-    tiles = plan_tiles(grid, tile_size, smrf_margin(smrf))
+    units = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
+    flt = ground_filter(units, smrf, denoise)
+    tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
+    grid = plan_grid(_extent(sources), flt.smrf.cell)
+    tiles = plan_tiles(grid, tile_size, flt.margin)
     layout = {"tiles": tiles, "grid": grid}
     g = Graph("geospatial.classify")
     g.map("read", read_and_route, over=plan_reads(sources),
-          params={**layout, "reach": smrf_margin(smrf), "ground_only": False})
+          params={**layout, "reach": flt.margin, "ground_only": False})
     g.shuffle("by_tile", over="read", partitions=len(tiles))
-    g.map("ground", classify_tile, over="by_tile", params={**layout, "smrf": smrf})
+    g.map("ground", classify_tile, over="by_tile", params={**layout, "flt": flt})
     g.reduce("write", write_classes, over="ground",
              params={"source": sources[0], "out": out, "compress": ext == ".laz"})
-    return Job(graph=g, output=out, summary=lambda v: f"{v['out']}: {v['ground']:,} of {v['points']:,} points ground")
+    return Job(graph=g, output=out, inputs=[sources[0].uri],
+               summary=lambda v: f"{v['out']}: {v['ground']:,} of {v['points']:,} points ground, {v['noise']:,} noise")
 
 
 def classify(
@@ -185,15 +192,16 @@ def classify(
     scalar: float | None = None,
     cell: float | None = None,
     tile_size: float | None = None,
+    denoise: bool = True,
     executor: str = "threads",
     workers: int | None = None,
     **run_options: Any,
 ) -> RunResult:
-    """Classify ground with SMRF: class 2 = ground, 1 = other, all points kept in order.
+    """Classify ground (2) with SMRF after ELM noise (7); other points keep their class, in order.
 
     SMRF values are in map units; those left out are PDAL's defaults (slope 0.15, window 18 m,
-    threshold 0.5 m, scalar 1.25, cell 1 m) converted to the file's unit.
+    threshold 0.5 m, scalar 1.25, cell 1 m) converted to the file's units.
     """
     given = {"cell": cell, "slope": slope, "window": window, "threshold": threshold, "scalar": scalar}
-    job = build_classify_job(input, out, smrf=given, tile_size=tile_size)
+    job = build_classify_job(input, out, smrf=given, tile_size=tile_size, denoise=denoise)
     return run_job(job, executor=executor, workers=workers, **run_options)

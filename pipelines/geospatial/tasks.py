@@ -18,13 +18,12 @@ from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
 from .raster import write_cog, write_hillshade_png
 from .report import qa_tags
-from .smrf import SmrfParams, influence_cells, smrf_ground
+from .ground import GroundFilter, decide
+from .noise import NOISE_CLASS
 from .tin import Block, tin_grid
 
 #: Classes used as ground by ``ground="class"`` (ground, water), as lidR does.
 GROUND_CLASSES = (2, 9)
-#: Classes never used by SMRF (ASPRS low and high noise).
-NOISE_CLASSES = (7, 18)
 #: A tile receives the ground points up to this multiple of its buffer, to
 #: check (and if needed grow) the window it triangulates.
 MAX_BUFFER_GROWTH = 4
@@ -40,15 +39,6 @@ class TileDem:
     ground: int  # ground points triangulated
     buffer: float  # largest distance triangulated beyond the core
     uncertain: bool  # some core cell could still differ from an untiled run
-
-
-def smrf_margin(smrf: SmrfParams) -> float:
-    """Distance read around a tile so SMRF classifies its points as an untiled run does.
-
-    An opening of radius W reaches 2 W; a few more cells cover the inpainting
-    and the spline used for the final test.
-    """
-    return influence_cells(smrf) * smrf.cell
 
 
 def _tile_points(groups: dict[int, list[Points]]) -> tuple[int, Points] | None:
@@ -75,26 +65,27 @@ def read_and_route(part: ReadPart, *, tiles: list[Tile], grid: GridSpec, reach: 
     return _route(pts, tiles, grid, reach)
 
 
-def own_ground(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, smrf: SmrfParams) -> Points:
-    """SMRF over a tile's points (core + margin); the ground points whose cell is in its core.
+def own_decisions(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
+                  ) -> tuple[Points, Points]:
+    """Noise and ground over a tile's points (core + margin): the ground and the noise points of its core.
 
-    SMRF runs on last/only returns that are not noise, with its cells aligned
-    to the global grid origin so tiles agree with each other.
+    The cells of ELM and SMRF are aligned to the global grid origin so tiles
+    agree with each other; a point belongs to the tile whose core holds its cell.
     """
-    work = pts.last & ~np.isin(pts.classification, NOISE_CLASSES)
-    ground = np.zeros(len(pts), dtype=bool)
-    ground[work] = smrf_ground(pts.x[work], pts.y[work], pts.z[work], smrf, origin=(grid.x0, grid.y1))
-    return pts.take(ground & (owner_tiles(pts.x, pts.y, tiles, grid) == tile))
+    found = decide(pts.x, pts.y, pts.z, pts.classification, pts.last, flt, origin=(grid.x0, grid.y1))
+    own = owner_tiles(pts.x, pts.y, tiles, grid) == tile
+    return pts.take(found.ground & own), pts.take(found.noise & own)
 
 
-def ground_and_route(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, smrf: SmrfParams,
+def ground_and_route(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter,
                      reach: float) -> list[tuple[int, Points]]:
-    """Classify one tile's points with SMRF and send its ground points to every tile within ``reach``."""
+    """Classify one tile's points and send its ground points to every tile within ``reach``."""
     found = _tile_points(groups)
     if found is None:
         return []
     tile, pts = found
-    return _route(own_ground(tile, pts, tiles=tiles, grid=grid, smrf=smrf), tiles, grid, reach)
+    ground, _ = own_decisions(tile, pts, tiles=tiles, grid=grid, flt=flt)
+    return _route(ground, tiles, grid, reach)
 
 
 def tin_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, halo: float,
@@ -155,32 +146,49 @@ def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: st
     return summary
 
 
-def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, smrf: SmrfParams
-                  ) -> np.ndarray:
-    """Indices (in the file) of the ground points whose cell lies in this tile's core.
+def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (in the file) of the ground and of the noise points whose cell lies in this tile's core.
 
     Every point belongs to exactly one core (by its grid cell), so the tiles'
     answers together cover the file once.
     """
     found = _tile_points(groups)
     if found is None:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     tile, pts = found
-    return np.sort(own_ground(tile, pts, tiles=tiles, grid=grid, smrf=smrf).index)
+    ground, noise = own_decisions(tile, pts, tiles=tiles, grid=grid, flt=flt)
+    return np.sort(ground.index), np.sort(noise.index)
 
 
-def write_classes(items: list[np.ndarray], *, source: LasSource, out: str, compress: bool) -> dict:
-    """Copy the input with classification 2 (ground) or 1 (other), points in their original order."""
-    ground = np.unique(np.concatenate(items)) if items else np.zeros(0, np.int64)
+def _indices(items: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(items)) if items else np.zeros(0, np.int64)
+
+
+def _mark(cls: np.ndarray, which: np.ndarray, start: int, value: int) -> None:
+    """Set ``cls[i - start] = value`` for the sorted file indices ``which`` inside this chunk."""
+    lo, hi = np.searchsorted(which, [start, start + len(cls)])
+    cls[which[lo:hi] - start] = value
+
+
+def write_classes(items: list[tuple[np.ndarray, np.ndarray]], *, source: LasSource, out: str, compress: bool
+                  ) -> dict:
+    """Copy the input, changing only the classes the filter decided; points in their original order.
+
+    Ground becomes 2, noise found 7, a point that was 2 and is not ground 1;
+    every other point keeps its class (buildings, water, overlap, ...).
+    """
+    ground = _indices([g for g, _ in items])
+    noise = _indices([n for _, n in items])
     with open_input(source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader, atomic_output(out) as tmp:
         with laspy.open(tmp, mode="w", header=reader.header, do_compress=compress, laz_backend=LAZ_BACKEND) as writer:
             start = 0
             for record in reader.chunk_iterator(CHUNK_POINTS):
-                n = len(record)
-                cls = np.ones(n, dtype=np.uint8)
-                lo, hi = np.searchsorted(ground, [start, start + n])
-                cls[ground[lo:hi] - start] = 2
+                cls = np.asarray(record.classification).astype(np.uint8)
+                cls[(cls == 2) & ~np.asarray(record.withheld, bool)] = 1  # withheld points are not decided
+                _mark(cls, noise, start, NOISE_CLASS)
+                _mark(cls, ground, start, 2)
                 record.classification = cls
                 writer.write_points(record)
-                start += n
-    return {"out": out, "points": source.count, "ground": int(ground.size)}
+                start += len(record)
+    return {"out": out, "points": source.count, "ground": int(ground.size), "noise": int(noise.size)}

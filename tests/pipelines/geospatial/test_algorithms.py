@@ -12,7 +12,7 @@ from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial.grid import GridSpec, owner_tiles, plan_grid, plan_tiles, tiles_reaching
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
-from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_disk, smrf_ground
+from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_diamond, _open_disk, smrf_ground
 from cloudbutton.pipelines.geospatial.tin import Block, disk_in_box, tin_grid
 
 
@@ -28,6 +28,16 @@ def test_disk_opening_matches_scipy_footprint(radius):
     ero = ndimage.grey_erosion(z, footprint=fp, mode="constant", cval=np.inf)
     expected = ndimage.grey_dilation(ero, footprint=fp, mode="constant", cval=-np.inf)
     np.testing.assert_allclose(_open_disk(z, radius), expected)
+
+
+@pytest.mark.parametrize("radius", [1, 4, 9])
+def test_diamond_opening_matches_scipy_footprint(radius):
+    z = np.random.default_rng(radius).normal(size=(23, 31)).cumsum(axis=0)
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    fp = np.abs(xx) + np.abs(yy) <= radius
+    ero = ndimage.grey_erosion(z, footprint=fp, mode="constant", cval=np.inf)
+    expected = ndimage.grey_dilation(ero, footprint=fp, mode="constant", cval=-np.inf)
+    np.testing.assert_allclose(_open_diamond(z, radius), expected)
 
 
 def test_knn_fill_uses_all_cells_tied_at_kth_distance():

@@ -13,8 +13,8 @@ from pyproj import CRS
 
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial import classify, dem
-from cloudbutton.pipelines.geospatial.pipeline import build_dem_job
-from cloudbutton.pipelines.geospatial.smrf import SmrfParams
+from cloudbutton.pipelines.geospatial.ground import GroundFilter
+from cloudbutton.pipelines.geospatial.pipeline import build_classify_job, build_dem_job
 from cloudbutton.pipelines.geospatial.lasio import ReadPart, plan_reads, read_part, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
@@ -95,17 +95,43 @@ def test_geographic_crs_is_an_error(tmp_path):
 
 
 def test_smrf_defaults_follow_the_crs_unit(shared_data, tmp_path):
-    """PDAL's defaults are metres: on autzen (feet) the SMRF cell is 3.28 ft, the window 59 ft."""
+    """PDAL's defaults are metres: on autzen (feet) the SMRF cell is 3.28 ft, the window 59 ft, ELM's cell 33 ft."""
     feet = build_dem_job(str(shared_data / "geospatial" / "autzen_trim.laz"), str(tmp_path / "a.tif"))
-    params = feet.graph.stages["ground"].params["smrf"]
-    assert params.cell == pytest.approx(1 / 0.3048, rel=1e-6)
-    assert params.window == pytest.approx(18 / 0.3048, rel=1e-6)
-    assert params.threshold == pytest.approx(0.5 / 0.3048, rel=1e-6) and params.slope == 0.15
+    flt = feet.graph.stages["ground"].params["flt"]
+    assert flt.smrf.cell == pytest.approx(1 / 0.3048, rel=1e-6)
+    assert flt.smrf.window == pytest.approx(18 / 0.3048, rel=1e-6)
+    assert flt.smrf.threshold == pytest.approx(0.5 / 0.3048, rel=1e-6) and flt.smrf.slope == 0.15
+    assert flt.smrf.scalar == pytest.approx(1.25 / 0.3048, rel=1e-6)  # metres of threshold per unit of slope
+    assert flt.elm.cell == pytest.approx(10 / 0.3048, rel=1e-6)
     given = build_dem_job(str(shared_data / "geospatial" / "autzen_trim.laz"), str(tmp_path / "a.tif"),
                           smrf={"window": 40.0})
-    assert given.graph.stages["ground"].params["smrf"].window == 40.0  # given values are map units
+    assert given.graph.stages["ground"].params["flt"].smrf.window == 40.0  # given values are map units
     metres = build_dem_job(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "b.tif"))
-    assert metres.graph.stages["ground"].params["smrf"] == SmrfParams()
+    assert metres.graph.stages["ground"].params["flt"] == GroundFilter()
+    raw = build_dem_job(str(shared_data / "geospatial" / "Topography.laz"), str(tmp_path / "b.tif"), denoise=False)
+    assert raw.graph.stages["ground"].params["flt"].elm is None
+
+
+def test_vertical_feet_over_metres_classify_as_metres(tmp_path):
+    """z in US feet under a metric horizontal CRS: thresholds follow the vertical unit, so the ground found is
+    the one found on the same survey in metres."""
+    survey = make_survey(120, 100, seed=4)
+    metric = write_tiles(survey, str(tmp_path / "m"), 1, 1)[0]
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.offsets, header.scales = [survey.x.min(), survey.y.min(), 0.0], [0.01, 0.01, 0.001]
+    header.add_crs(CRS.from_user_input("EPSG:25831+6360"))  # ETRS89 / UTM 31N + NAVD88 height (ftUS)
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = survey.x, survey.y, survey.z / (1200 / 3937)
+    las.return_number, las.number_of_returns = survey.return_number, survey.number_of_returns
+    las.write(str(tmp_path / "feet.las"))
+    flt = build_classify_job(str(tmp_path / "feet.las"), str(tmp_path / "f.las")).graph.stages["ground"].params["flt"]
+    assert flt.smrf.cell == 1.0 and flt.smrf.threshold == pytest.approx(0.5 * 3937 / 1200)
+    assert flt.smrf.slope == pytest.approx(0.15 * 3937 / 1200)  # feet of rise per metre of run
+    classify(str(tmp_path / "feet.las"), str(tmp_path / "f.las"), quiet=True)
+    classify(metric, str(tmp_path / "m.las"), quiet=True)
+    feet_ground = np.asarray(laspy.read(tmp_path / "f.las").classification) == 2
+    metre_ground = np.asarray(laspy.read(tmp_path / "m.las").classification) == 2
+    assert np.mean(feet_ground == metre_ground) > 0.999  # z rounding differs; ignoring the unit gives 0.995
 
 
 def test_truncated_laz_fails_before_work(shared_data, tmp_path):
