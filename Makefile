@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metabolomics.py
 	$(PY) benchmarks/bench_genomics.py
 	$(PY) benchmarks/bench_geospatial.py
+	$(PY) benchmarks/bench_shuffle.py
 	for p in metabolomics genomics geospatial; do \
 	  $(CB) bench $$p --repeat 3 --out $(OUT)/bench-$$p && mkdir -p benchmarks/results/bench-$$p && \
 	  cp $(OUT)/bench-$$p/bench.md $(OUT)/bench-$$p/bench.png $(OUT)/bench-$$p/projection.png benchmarks/results/bench-$$p/ \

@@ -9,6 +9,7 @@ so a task's storage calls, and therefore its request charges, can be recorded.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from typing import Any
@@ -40,6 +41,16 @@ _config: dict[str, Any] | None = None
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 _counters = threading.local()
+
+
+def _after_fork() -> None:
+    """A forked worker opens its own connections (a client's sockets are not shared across processes)."""
+    global _lock, _counters
+    _clients.clear()
+    _lock, _counters = threading.Lock(), threading.local()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def configure(lithops_config: dict[str, Any] | None) -> None:
