@@ -16,6 +16,8 @@ from . import metrics
 LOW_MARGIN_DA = 1.0  # below a segment: the ppm half-window of its lightest ion
 HIGH_MARGIN_DA = 12.0  # above: the spread of an ion's top isotope peaks
 IMAGE_BATCH_VALUES = 2_000_000  # window peaks scored at once (~100 MB of temporaries)
+SCORE_COLUMNS = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels", "min_int", "max_int",
+                 "total_int")
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,10 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
 
     Returns
     -------
-    dict with arrays ``ion, msm, chaos, spatial, spectral, mz_err_ppm, n_pixels``
-    (one row per kept ion, in input order) and ``images``: for kept targets,
-    ``(ion, area positions, float32 values)`` of the first isotope image.
+    dict with arrays ``ion, msm, chaos, spatial, spectral, mz_err_ppm, n_pixels, min_int, max_int,
+    total_int`` (one row per kept ion, in input order; intensities of the first isotope image) and
+    ``images``: for kept targets, every isotope image as parallel arrays ``ion, peak, pos`` (area
+    positions) and ``value`` (float32).
     """
     mz, ints, pix = peaks
     pos = np.searchsorted(area, pix)
@@ -107,7 +110,7 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
     candidates = np.flatnonzero(filled[:, 0] & filled[:, 1:].any(axis=1))
     cum_peaks = np.cumsum((hi - lo)[candidates].sum(axis=1))
     rows: list[tuple] = []
-    images_out: list[tuple[int, np.ndarray, np.ndarray]] = []
+    images_out: list[tuple[np.ndarray, ...]] = []
     height, width_px = params.shape
     start = 0
     while start < len(candidates):
@@ -136,6 +139,7 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
         spec = np.where(complete, metrics.spectral(totals, theo_ints[sel]), 0.0)
         spat = np.where(spec > 0, metrics.spatial(sums, squares, cross, nnz[:, 0], theo_ints[sel], n_area), 0.0)
         bounds0 = np.searchsorted(ion0, np.arange(len(sel) + 1))
+        bounds_all = np.searchsorted(ion, np.arange(len(sel) + 1))
         for j in np.flatnonzero(spat > 0):
             a, b = bounds0[j], bounds0[j + 1]
             dense = np.zeros(height * width_px, dtype=np.float32)
@@ -146,13 +150,17 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
                 continue
             i = sel[j]
             err = (sp["mz_mean"][j, 0] - theo_mz[i, 0]) / theo_mz[i, 0] * 1e6
-            rows.append((ion_ids[i], msm, chaos, spat[j], spec[j], err, nnz[j, 0]))
+            rows.append((ion_ids[i], msm, chaos, spat[j], spec[j], err, nnz[j, 0], val0[a:b].min(), val0[a:b].max(),
+                         sums[j, 0]))
             if is_target[i]:
-                images_out.append((int(ion_ids[i]), pos0[a:b].astype(np.int32), val0[a:b].astype(np.float32)))
-    cols = list(zip(*rows)) if rows else [[]] * 7
-    names = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
+                c, d = bounds_all[j], bounds_all[j + 1]
+                images_out.append((np.full(d - c, ion_ids[i], dtype=np.int64), peak[c:d].astype(np.int8),
+                                   ipos[c:d].astype(np.int32), val[c:d].astype(np.float32)))
+    cols = list(zip(*rows)) if rows else [[]] * len(SCORE_COLUMNS)
     out: dict[str, np.ndarray | list] = {
         name: np.asarray(col, dtype=np.int64 if name in ("ion", "n_pixels") else np.float64)
-        for name, col in zip(names, cols)}
-    out["images"] = images_out
+        for name, col in zip(SCORE_COLUMNS, cols)}
+    parts = list(zip(*images_out)) if images_out else [[np.zeros(0, t)] for t in (np.int64, np.int8, np.int32,
+                                                                                   np.float32)]
+    out["images"] = dict(zip(("ion", "peak", "pos", "value"), (np.concatenate(p) for p in parts)))
     return out

@@ -22,11 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The annotate command's own options (defaults as METASPACE)."""
     parser.add_argument("imzml", help="centroided imzML file (its .ibd beside it)")
     parser.add_argument("--db", required=True, action="append",
-                        help="molecular database CSV with a 'sf' or 'formula' column (repeatable)")
+                        help="molecular database: METASPACE's upload format (id, name, formula; TSV or CSV) or a "
+                             "CSV with a 'sf'/'formula' column; repeatable, each database gets its own FDR")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--polarity", choices=("positive", "negative"), help="default: from the imzML")
-    parser.add_argument("--adducts", type=_list, help="default +H,+Na,+K (positive) or -H,+Cl (negative)")
+    parser.add_argument("--adducts", type=_list,
+                        help="+H,+Na or [M+H]+,[M+Na]+ (default +H,+Na,+K positive, -H,+Cl negative)")
     parser.add_argument("--neutral-losses", type=_list, default=(), help="e.g. -H2O,-CO2 (default none)")
+    parser.add_argument("--chem-mods", type=_list, default=(),
+                        help="chemical modifications, e.g. -CO2+CO (default none)")
     parser.add_argument("--ppm", type=float, default=3.0, help="ion-image m/z window, ± ppm (default 3)")
     parser.add_argument("--n-peaks", type=int, default=4, help="isotope peaks per ion (default 4)")
     parser.add_argument("--decoys", type=int, default=20, help="decoy adducts per target (default 20)")
@@ -39,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="isotope peak widths: METASPACE v1 constant sigma (default) or instrument-scaled")
     parser.add_argument("--fdr", choices=("v1", "v3"), default="v1",
                         help="v1: median of 20 decoy rankings, digitised (default); v3: one ranking, lower variance")
+    parser.add_argument("--image-fdr", type=float, default=0.1,
+                        help="ion images (every isotope) of annotations at this FDR or better (default 0.1)")
     parser.add_argument("--centroid-cache", default=default_cache_dir(),
                         help="centroid cache folder or URI (default $CLOUDBUTTON_CACHE/centroids or "
                              "~/.cache/cloudbutton/centroids)")
@@ -50,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> Job:
     """The Job for parsed arguments."""
     settings = Settings(
-        polarity=args.polarity, adducts=args.adducts, neutral_losses=args.neutral_losses, ppm=args.ppm,
+        polarity=args.polarity, adducts=args.adducts, neutral_losses=args.neutral_losses,
+        chem_mods=args.chem_mods, image_fdr=args.image_fdr, ppm=args.ppm,
         n_peaks=args.n_peaks, n_decoys=args.decoys, instrument=args.instrument,
         resolving_power=args.resolving_power, resolving_power_mz=args.resolving_power_mz,
         peak_model=args.peak_model, fdr_mode=args.fdr,

@@ -9,6 +9,7 @@ import csv
 import io
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
@@ -78,11 +79,38 @@ def monoisotopic_mass(formula: str) -> float:
     return float(sum(top(el) * n for el, n in parse_formula(formula).items()))
 
 
-def load_database(uri: str) -> list[str]:
-    """Unique, sorted sum formulas of a molecular-database CSV.
+@dataclass(frozen=True)
+class MolecularDatabase:
+    """A molecular database: its molecules grouped by sum formula.
 
-    The CSV needs a ``sf`` or ``formula`` column (METASPACE and Lithops-METASPACE
-    exports both load).  Sorting makes the result independent of row order.
+    Attributes
+    ----------
+    name : str
+        What the outputs call it (the file name without extension).
+    formulas : tuple of str
+        Sorted unique formulas (Hill order).
+    molecules : dict
+        ``formula -> ((id, name), ...)`` in file order; ids and names are empty
+        for a formula-only database.
+    """
+
+    name: str
+    formulas: tuple[str, ...]
+    molecules: dict[str, tuple[tuple[str, str], ...]]
+
+
+_FORMULA_COLUMNS = ("formula", "sf")
+_ID_COLUMNS = ("id", "mol_id", "molecule_id")
+_NAME_COLUMNS = ("name", "mol_name", "molecule_name")
+
+
+def _column(header: list[str], names: tuple[str, ...]) -> int | None:
+    return next((header.index(c) for c in names if c in header), None)
+
+
+def load_molecules(uri: str) -> MolecularDatabase:
+    """Read a molecular database: METASPACE's upload format (TSV or CSV with ``id``, ``name``,
+    ``formula``) or a formula-only CSV (a ``sf`` or ``formula`` column, as Lithops-METASPACE's).
 
     Raises
     ------
@@ -97,18 +125,39 @@ def load_database(uri: str) -> list[str]:
     dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
     reader = csv.reader(io.StringIO(text), dialect=dialect)
     header = [h.strip().lower() for h in next(reader, [])]
-    column = next((header.index(c) for c in ("sf", "formula") if c in header), None)
+    column = _column(header, _FORMULA_COLUMNS)
     if column is None:
         raise InputError(uri, "no 'sf' or 'formula' column in the header")
-    formulas: set[str] = set()
+    id_col, name_col = _column(header, _ID_COLUMNS), _column(header, _NAME_COLUMNS)
+    molecules: dict[str, list[tuple[str, str]]] = {}
     for line_no, row in enumerate(reader, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
         cell = row[column].strip() if column < len(row) else ""
         try:
-            formulas.add(format_formula(parse_formula(cell)))
+            formula = format_formula(parse_formula(cell))
         except ValueError as exc:
             raise InputError(uri, f"line {line_no}: {exc}") from None
-    if not formulas:
+        ident = row[id_col].strip() if id_col is not None and id_col < len(row) else ""
+        name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
+        entries = molecules.setdefault(formula, [])
+        if (ident or name) and (ident, name) not in entries:
+            entries.append((ident, name))
+    if not molecules:
         raise InputError(uri, "the molecular database holds no formulas")
-    return sorted(formulas)
+    stem = str(uri).rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return MolecularDatabase(stem, tuple(sorted(molecules)), {f: tuple(m) for f, m in molecules.items()})
+
+
+def load_database(uri: str) -> list[str]:
+    """Unique, sorted sum formulas of a molecular database (see :func:`load_molecules`)."""
+    return list(load_molecules(uri).formulas)
+
+
+_METASPACE_ADDUCT = re.compile(r"^\[M((?:[+-][A-Za-z0-9]+)+)\]\d*[+-]$")
+
+
+def normalise_adduct(text: str) -> str:
+    """``[M+H]+`` (METASPACE's notation) -> ``+H``; ``+H`` stays as it is."""
+    match = _METASPACE_ADDUCT.match(text.strip())
+    return match.group(1) if match else text.strip()

@@ -38,7 +38,9 @@ class IonTable:
         ions are unique and sorted by (formula, modifier).
     is_target : numpy bool array
     target_modifiers : tuple of str
-        The target modifiers (neutral loss + adduct), one FDR ranking group each.
+        The target modifiers (chemical modification + neutral loss + adduct), one FDR ranking group each.
+    modifier_parts : dict
+        ``target_modifier -> (chem_mod, neutral_loss, adduct)``.
     targets : dict
         ``target_modifier -> int32 array`` of target ion ids, one per database formula
         (-1 when the ion cannot exist, e.g. a loss of an absent element).
@@ -53,6 +55,7 @@ class IonTable:
     modifier_idx: np.ndarray
     is_target: np.ndarray
     target_modifiers: tuple[str, ...]
+    modifier_parts: dict[str, tuple[str, str, str]]
     targets: dict[str, np.ndarray]
     decoys: dict[str, np.ndarray]
 
@@ -80,20 +83,29 @@ def _exists(formula: str, modifier: str) -> bool:
 
 
 def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...] = (),
-                    n_decoys: int = 20, fdr_mode: str = "v1") -> IonTable:
-    """Targets (formula × neutral loss × adduct) and seeded decoys.
+                    n_decoys: int = 20, fdr_mode: str = "v1", chem_mods: tuple[str, ...] = (),
+                    groups: tuple[int, ...] | None = None) -> IonTable:
+    """Targets (formula × chemical modification × neutral loss × adduct) and seeded decoys.
 
-    v1 draws ``n_decoys`` decoy adducts per (formula, target modifier); v3 draws
-    them once per formula and shares them across modifiers.  The draw uses its
-    own ``RandomState(42)`` in METASPACE's generation order, so it is repeatable.
+    A decoy keeps its target's chemical modification and neutral loss and takes an
+    implausible element as adduct.  v1 draws ``n_decoys`` decoy adducts per
+    (formula, target modifier); v3 draws them once per formula and shares them
+    across modifiers.  The draw uses its own ``RandomState(42)`` in METASPACE's
+    generation order, so it is repeatable.
+
+    ``groups`` splits ``formulas`` into consecutive databases (their sizes): each is
+    drawn from a fresh ``RandomState(42)``, as METASPACE draws per database, so a
+    database's decoys do not depend on the others.  Rows of ``targets``/``decoys``
+    follow ``formulas`` (a formula in two databases has two rows); ions are shared.
     """
     if fdr_mode not in ("v1", "v3"):
         raise ValueError(f"unknown FDR mode {fdr_mode!r} (v1 or v3)")
-    modifiers = [(nl, ad) for nl, ad in product(("", *neutral_losses), adducts)]
-    target_mods = tuple(nl + ad for nl, ad in modifiers)
-    excluded = set(adducts) | set(neutral_losses)
+    modifiers = list(product(("", *chem_mods), ("", *neutral_losses), adducts))
+    target_mods = tuple(cm + nl + ad for cm, nl, ad in modifiers)
+    excluded = set(adducts) | set(neutral_losses) | set(chem_mods)
     candidates = [d for d in DECOY_ADDUCTS if d not in excluded]
     n_decoys = min(n_decoys, len(candidates))
+    group_starts = set(np.cumsum((0, *(groups or (len(formulas),))))[:-1].tolist())
     rng = np.random.RandomState(DECOY_SEED)
 
     def draw() -> list[str]:
@@ -101,18 +113,20 @@ def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losse
         rng.shuffle(pool)
         return pool[:n_decoys]
 
-    pairs: list[tuple[str, str, list[str]]] = []  # (formula, target modifier, decoy modifiers)
-    for formula in formulas:
+    pairs: list[tuple[int, str, str, list[str]]] = []  # (row, formula, target modifier, decoy modifiers)
+    for r, formula in enumerate(formulas):
+        if r in group_starts:
+            rng = np.random.RandomState(DECOY_SEED)
         shared = draw() if fdr_mode == "v3" else None
-        for nl, ad in modifiers:
+        for cm, nl, ad in modifiers:
             chosen = shared if shared is not None else draw()
-            pairs.append((formula, nl + ad, [nl + d for d in chosen]))
+            pairs.append((r, formula, cm + nl + ad, [cm + nl + d for d in chosen]))
 
     ions: dict[tuple[str, str], bool] = {}
-    for formula, tm, dms in pairs:
+    for _, formula, tm, dms in pairs:
         if _exists(formula, tm):
             ions[(formula, tm)] = True
-    for formula, tm, dms in pairs:
+    for _, formula, tm, dms in pairs:
         if (formula, tm) in ions:
             for dm in dms:
                 if _exists(formula, dm):
@@ -121,9 +135,7 @@ def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losse
     index = {key: i for i, key in enumerate(keys)}
     targets = {tm: np.full(len(formulas), -1, dtype=np.int32) for tm in target_mods}
     decoys = {tm: np.full((len(formulas), n_decoys), -1, dtype=np.int32) for tm in target_mods}
-    row = {f: i for i, f in enumerate(formulas)}
-    for formula, tm, dms in pairs:
-        r = row[formula]
+    for r, formula, tm, dms in pairs:
         targets[tm][r] = index.get((formula, tm), -1)
         if targets[tm][r] >= 0:
             decoys[tm][r] = [index.get((formula, dm), -1) for dm in dms]
@@ -137,6 +149,7 @@ def build_ion_table(formulas: list[str], adducts: tuple[str, ...], neutral_losse
         modifier_idx=np.array([m_index[k[1]] for k in keys], dtype=np.int32),
         is_target=np.array([ions[k] for k in keys], dtype=bool),
         target_modifiers=target_mods,
+        modifier_parts={cm + nl + ad: (cm, nl, ad) for cm, nl, ad in modifiers},
         targets=targets,
         decoys=decoys,
     )

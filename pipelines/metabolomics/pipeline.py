@@ -18,7 +18,7 @@ Stages (each bounded in memory):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,9 @@ from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_
 
 from . import annotate as scoring
 from .centroids import N_SHARDS, CentroidTask, centroid_table, compute_centroids, default_cache_dir
-from .export import write_outputs
+from .export import IMAGE_FDR, save_images, staging_folder, staging_uri, write_outputs
 from .fdr import target_fdr
-from .formulas import load_database, monoisotopic_mass, parse_modifiers
+from .formulas import MolecularDatabase, load_molecules, monoisotopic_mass, normalise_adduct, parse_modifiers
 from .imzml import SpectraRange, read_metadata, read_peaks, spectra_ranges
 from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
 from .elements import ELECTRON_MASS
@@ -47,6 +47,7 @@ class Settings:
     polarity: str | None = None  # None: from the imzML
     adducts: tuple[str, ...] | None = None  # None: METASPACE's defaults for the polarity
     neutral_losses: tuple[str, ...] = ()
+    chem_mods: tuple[str, ...] = ()
     ppm: float = 3.0
     n_peaks: int = 4
     n_decoys: int = 20
@@ -57,6 +58,7 @@ class Settings:
     fdr_mode: str = "v1"
     n_levels: int = 30
     min_px: int = 1
+    image_fdr: float = IMAGE_FDR  # ion images (every isotope) of annotations at this FDR or better
     centroid_cache: str | None = "default"  # None: no cache; "default": default_cache_dir()
     dataset_partitions: int | None = None  # None: one per 64 MB of .ibd, at least 2
     segments: int | None = None  # None: one per 20 000 ions, at least 2
@@ -64,23 +66,35 @@ class Settings:
 
 @dataclass(frozen=True)
 class Setup:
-    """What every later stage shares: the ion table and the sample-area pixels (built by a task)."""
+    """What every later stage shares (built by a task): the ion table over the union of the
+    databases' formulas, each database's molecules and its rows in that union, and the sample area."""
 
     ions: IonTable
+    databases: tuple[MolecularDatabase, ...]
+    db_rows: tuple[np.ndarray, ...]  # per database: its rows in the ion table's targets/decoys
     sample_area: np.ndarray
 
 
-def ion_table(dbs: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...], n_decoys: int,
-              fdr_mode: str) -> IonTable:
-    """Targets and decoys of the merged databases."""
-    formulas = sorted({f for path in dbs for f in load_database(path)})
-    return build_ion_table(formulas, adducts, neutral_losses, n_decoys, fdr_mode)
+def ion_tables(dbs: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...], chem_mods: tuple[str, ...],
+               n_decoys: int, fdr_mode: str) -> tuple[IonTable, tuple[MolecularDatabase, ...], tuple[np.ndarray, ...]]:
+    """Targets and decoys of every database (drawn per database, as METASPACE), its molecules and rows."""
+    databases = tuple(load_molecules(path) for path in dbs)
+    names = [d.name for d in databases]
+    databases = tuple(replace(d, name=f"{d.name}-{i + 1}") if names.count(d.name) > 1 else d
+                      for i, d in enumerate(databases))
+    sizes = tuple(len(d.formulas) for d in databases)
+    starts = np.cumsum((0, *sizes))
+    rows = tuple(np.arange(a, b) for a, b in zip(starts[:-1], starts[1:]))
+    formulas = [f for d in databases for f in d.formulas]
+    return (build_ion_table(formulas, adducts, neutral_losses, n_decoys, fdr_mode, chem_mods, groups=sizes),
+            databases, rows)
 
 
 def prepare(_: int, *, imzml: str, dbs: list[str], adducts: tuple[str, ...], neutral_losses: tuple[str, ...],
-            n_decoys: int, fdr_mode: str) -> Setup:
+            chem_mods: tuple[str, ...], n_decoys: int, fdr_mode: str) -> Setup:
     """Setup task: build the shared tables once, so they travel by reference, not in task parameters."""
-    return Setup(ion_table(dbs, adducts, neutral_losses, n_decoys, fdr_mode), read_metadata(imzml).sample_area)
+    ions, databases, rows = ion_tables(dbs, adducts, neutral_losses, chem_mods, n_decoys, fdr_mode)
+    return Setup(ions, databases, rows, read_metadata(imzml).sample_area)
 
 
 def centroids_task(task: CentroidTask, *, setup: list[Setup], model: IsotopeModel, cache: str | None
@@ -95,8 +109,12 @@ def read_spectra(part: SpectraRange, *, bounds: np.ndarray) -> list[tuple[int, A
 
 
 def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, np.ndarray], setup: list[Setup],
-                 bounds: np.ndarray, params: scoring.ScoringParams) -> list[dict]:
-    """Annotate task: score the ions whose first centroid falls in each segment of the bucket."""
+                 bounds: np.ndarray, params: scoring.ScoringParams, staging: str) -> list[dict]:
+    """Annotate task: score the ions whose first centroid falls in each segment of the bucket.
+
+    The targets' isotope images go to ``staging`` (one file per segment, written here);
+    only the scores travel on to the FDR stage.
+    """
     mzs, ints = centroids
     first, last = mzs[:, 0], mzs.max(axis=1)
     is_target = setup[0].ions.is_target
@@ -106,45 +124,46 @@ def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, n
         ids = np.flatnonzero((first >= bounds[segment]) & (first < bounds[segment + 1]))
         if len(ids) and last[ids].max() * (1 + params.ppm * 1e-6) >= bounds[segment + 1] + scoring.HIGH_MARGIN_DA:
             raise ValueError(f"an isotope pattern spans more than {scoring.HIGH_MARGIN_DA} Da")
-        results.append(scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], setup[0].sample_area,
-                                             params))
+        scored = scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], setup[0].sample_area, params)
+        save_images(scored.pop("images"), staging_uri(staging, segment))
+        results.append(scored)
     return results
 
 
 @dataclass(frozen=True)
 class FdrResult:
-    """MSM and metrics of every scored ion, FDR of targets, images of confident targets."""
+    """Scores of every scored ion and the FDR of targets in each database."""
 
     metrics: dict[str, np.ndarray]  # per scored ion (msm > 0), sorted by ion id
-    fdr: np.ndarray  # per ion id (1 for decoys and unscored targets)
-    images: dict[int, tuple[np.ndarray, np.ndarray]]  # ion id -> (area positions, values), FDR <= 10 %
+    fdr: np.ndarray  # (databases, ions): 1 for decoys, unscored targets and formulas not in the database
 
 
 def compute_fdr(parts: list[list[dict]], *, setup: list[Setup], mode: str) -> FdrResult:
-    """FDR stage: merge the segments' scores and rank targets against decoys per modifier."""
-    ions = setup[0].ions
+    """FDR stage: merge the segments' scores; rank each database's targets against their decoys per modifier."""
+    ions, rows_of = setup[0].ions, setup[0].db_rows
     segs = [seg for part in parts for seg in part]
-    keys = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels")
-    merged = {k: np.concatenate([s[k] for s in segs]) if segs else np.zeros(0) for k in keys}
+    merged = {k: np.concatenate([s[k] for s in segs]) if segs else np.zeros(0) for k in scoring.SCORE_COLUMNS}
     order = np.argsort(merged["ion"], kind="stable")
     merged = {k: v[order] for k, v in merged.items()}
     msm_of = np.zeros(len(ions))
     msm_of[merged["ion"].astype(np.int64)] = merged["msm"]
-    fdr = np.ones(len(ions))
-    for tm in ions.target_modifiers:
-        targets = ions.targets[tm]
-        values = target_fdr(msm_of, targets, ions.decoys[tm], mode)
-        ok = targets >= 0
-        fdr[targets[ok]] = values[ok]
-    images = {ion: (pos, val) for seg in segs for ion, pos, val in seg["images"] if fdr[ion] <= 0.1}
-    return FdrResult(metrics=merged, fdr=fdr, images=images)
+    fdr = np.ones((len(rows_of), len(ions)))
+    for k, rows in enumerate(rows_of):
+        for tm in ions.target_modifiers:
+            targets = ions.targets[tm][rows]
+            values = target_fdr(msm_of, targets, ions.decoys[tm][rows], mode)
+            ok = targets >= 0
+            fdr[k, targets[ok]] = values[ok]
+    return FdrResult(metrics=merged, fdr=fdr)
 
 
 def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup],
-                   centroids: tuple[np.ndarray, np.ndarray], instrument: str) -> dict[str, Any]:
+                   centroids: tuple[np.ndarray, np.ndarray], instrument: str, staging: str, n_segments: int,
+                   ppm: float, image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
     """Export stage: write the output folder atomically; return a summary."""
-    summary = write_outputs(parts[0], out=out, ions=setup[0].ions, shape=shape, sample_area=setup[0].sample_area,
-                            centroid_mz=centroids[0][:, 0])
+    summary = write_outputs(parts[0], out=out, setup=setup[0], shape=shape, centroids=centroids, staging=staging,
+                            n_segments=n_segments, ppm=ppm, image_fdr=image_fdr, dataset_name=dataset_name,
+                            charge=charge)
     return {**summary, "instrument": instrument}
 
 
@@ -169,12 +188,14 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
     polarity = settings.polarity or meta.polarity
     if polarity not in DEFAULT_ADDUCTS:
         raise InputError(imzml, f"polarity {polarity!r}: give --polarity positive or negative")
-    adducts = tuple(settings.adducts or DEFAULT_ADDUCTS[polarity])
-    for mod in (*adducts, *settings.neutral_losses):
+    adducts = tuple(normalise_adduct(a) for a in settings.adducts or DEFAULT_ADDUCTS[polarity])
+    for mod in (*adducts, *settings.neutral_losses, *settings.chem_mods):
         try:
             parse_modifiers(mod)
         except ValueError as exc:
-            raise InputError("--adducts/--neutral-losses", str(exc)) from None
+            raise InputError("--adducts/--neutral-losses/--chem-mods", str(exc)) from None
+    if not 0 < settings.image_fdr <= 1:
+        raise InputError("--image-fdr", f"{settings.image_fdr:g} is not in (0, 1]")
     if not PPM_RANGE[0] <= settings.ppm <= PPM_RANGE[1]:
         raise InputError("--ppm", f"{settings.ppm:g} is outside {PPM_RANGE[0]:g}-{PPM_RANGE[1]:g} ppm")
     if settings.n_decoys < 1:
@@ -188,11 +209,11 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
                        f"({_source(settings.resolving_power, meta.resolving_power)}), {polarity}")
     dbs = [str(db)] if isinstance(db, (str, os.PathLike)) else [str(d) for d in db]
     ion_args = {"adducts": adducts, "neutral_losses": tuple(settings.neutral_losses),
-                "n_decoys": settings.n_decoys, "fdr_mode": settings.fdr_mode}
+                "chem_mods": tuple(settings.chem_mods), "n_decoys": settings.n_decoys, "fdr_mode": settings.fdr_mode}
     try:
         model = IsotopeModel(instrument, resolving_power, settings.resolving_power_mz or 200.0,
                              settings.n_peaks, 1 if polarity == "positive" else -1, settings.peak_model)
-        ions = ion_table(dbs, **ion_args)
+        ions, _, _ = ion_tables(dbs, **ion_args)
     except ValueError as exc:
         raise InputError("settings", str(exc)) from None
 
@@ -204,6 +225,7 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
     bounds = scoring.segment_bounds(_approx_mz(ions, model.charge), n_segments)
     params = scoring.ScoringParams(settings.ppm, settings.n_levels, settings.min_px, meta.shape)
 
+    staging = staging_folder(out)
     graph = Graph("metabolomics.annotate")
     graph.map("setup", prepare, over=[0], params={"imzml": str(imzml), "dbs": dbs, **ion_args})
     graph.map("centroids", centroids_task, over=tasks, side={"setup": "setup"}, params={"model": model, "cache": cache})
@@ -211,11 +233,15 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
     graph.map("dataset", read_spectra, over=spectra_ranges(meta, n_parts), params={"bounds": bounds})
     graph.shuffle("by_segment", over="dataset", partitions=n_segments)
     graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table", "setup": "setup"},
-              params={"bounds": bounds, "params": params})
+              params={"bounds": bounds, "params": params, "staging": staging})
     graph.reduce("fdr", compute_fdr, over="annotate", side={"setup": "setup"}, params={"mode": settings.fdr_mode})
     graph.reduce("export", export_results, over="fdr", side={"setup": "setup", "centroids": "centroid_table"},
-                 params={"out": out, "shape": meta.shape, "instrument": instrument_note})
-    return Job(graph=graph, output=out, output_is_dir=True, summary=_summary)
+                 params={"out": out, "shape": meta.shape, "instrument": instrument_note, "staging": staging,
+                         "n_segments": n_segments, "ppm": settings.ppm, "image_fdr": settings.image_fdr,
+                         "dataset_name": os.path.splitext(os.path.basename(str(imzml).rstrip("/")))[0],
+                         "charge": model.charge})
+    return Job(graph=graph, output=out, output_is_dir=True, summary=_summary,
+               inputs=[str(imzml), meta.ibd, *dbs])
 
 
 def _source(option: object, from_file: object) -> str:

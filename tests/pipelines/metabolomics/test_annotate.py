@@ -104,3 +104,42 @@ def test_cli_success_and_one_line_errors(spheroid: Path, spheroid_db: str, centr
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and message in err, err
     assert not bad_out.exists()
+
+
+def test_molecules_isomers_and_one_fdr_per_database(synthetic_sets: list[SyntheticDataset], centroid_cache: str,
+                                                    tmp_path: Path) -> None:
+    """METASPACE upload format names every molecule of a formula; each --db is ranked on its own."""
+    ds = synthetic_sets[0]
+    formulas = [line.split(",")[1] for line in Path(ds.db).read_text().splitlines()[1:]]
+    planted = sorted({f for f, _ in ds.planted})
+    upload = tmp_path / "upload.tsv"  # id, name, formula: two isomers of one planted formula
+    upload.write_text("id\tname\tformula\n" + "".join(f"M{i}\tmolecule {i}\t{f}\n" for i, f in enumerate(planted))
+                      + f"X1\tan isomer\t{planted[0]}\n")
+    alone, both = tmp_path / "alone", tmp_path / "both"
+    annotate(ds.imzml, ds.db, str(alone), centroid_cache=centroid_cache, quiet=True)
+    result = annotate(ds.imzml, [ds.db, str(upload)], str(both), centroid_cache=centroid_cache, adducts=["[M+H]+", "[M+Na]+", "[M+K]+"],
+                      quiet=True)
+    rows = _rows(both)
+    by_db = {name: [r for r in rows if r["database"] == name] for name in ("seed0_db", "upload")}
+    assert result.value["databases"] == ["seed0_db", "upload"] and all(by_db.values())
+    # the full database's ranking is the same as when it runs alone (no merged ranking)
+    assert by_db["seed0_db"] == [r for r in _rows(alone)]
+    assert {r["formula"] for r in by_db["upload"]} <= set(planted) and set(planted) <= set(formulas)
+    isomer_rows = [r for r in by_db["upload"] if r["formula"] == planted[0]]
+    assert isomer_rows and all(r["n_isomers"] == "2" and r["molecule_ids"] == "M0;X1"
+                               and r["molecule_names"] == "molecule 0;an isomer" for r in isomer_rows)
+    assert {(r["formula"], r["adduct"]) for r in by_db["upload"]} == {
+        (r["formula"], r["adduct"]) for r in by_db["seed0_db"] if r["formula"] in planted
+        and float(r["fdr"]) <= 0.1} | {(r["formula"], r["adduct"]) for r in by_db["upload"]}
+    with open(both / "metaspace_annotations.csv") as handle:
+        exported = list(csv.DictReader(handle))
+    assert len(exported) == len(rows)
+    assert {"rhoSpatial", "rhoSpectral", "rhoChaos", "moleculeNames", "isomers", "isobars",
+            "totalIntensity"} <= set(exported[0])
+    first = next(r for r in exported if r["formula"] == planted[0] and r["database"] == "upload")
+    assert first["moleculeNames"] == "molecule 0, an isomer" and first["ion"].endswith("+")
+    images = {p.name for p in (both / "images").glob("*.png")}
+    confident = {r["ion"] for r in rows if float(r["fdr"]) <= 0.1}
+    assert {f"{ion}.png" for ion in confident} <= images
+    assert any(p.name.endswith(".isotope1.png") for p in (both / "images" / "isotopes").glob("*.png"))
+    assert not Path(str(both) + ".images-staging").exists()
