@@ -75,16 +75,17 @@ class Variant:
 
 
 def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int,
-               params: CallParams) -> list[Variant]:
+               params: CallParams, index: str | None = None) -> list[Variant]:
     """Variants of ``contig`` whose normalised POS lies in ``[start, end)`` (0-based).
 
-    Opens the BAM/CRAM and FASTA itself so it can run on any worker. Long chunks are
+    Opens the BAM/CRAM (with ``index`` when it is not beside the file) and FASTA itself
+    so it can run on any worker. Long chunks are
     called in windows of ``params.window`` bp (same ownership rule), which bounds memory;
     the reference is fetched only around windows that hold reads.
     """
     out: list[Variant] = []
     with pysam.FastaFile(fasta_path) as fasta, \
-            pysam.AlignmentFile(bam_path, reference_filename=fasta_path) as bam:
+            pysam.AlignmentFile(bam_path, reference_filename=fasta_path, index_filename=index) as bam:
         for w_start in range(start, end, params.window):
             w_end = min(end, w_start + params.window)
             out.extend(_call_window(bam, fasta, contig, w_start, w_end, params))

@@ -18,7 +18,10 @@ def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bam", metavar="INPUT.bam", help="coordinate-sorted BAM or CRAM of one sample")
     parser.add_argument("--reference", required=True, metavar="REF.fa[.gz]",
                         help="reference FASTA (plain or bgzip) the reads were aligned to")
-    parser.add_argument("--out", required=True, metavar="OUT.vcf.gz", help="output VCF (bgzip + .tbi)")
+    parser.add_argument("--out", required=True, metavar="OUT.vcf.gz",
+                        help="output: .vcf.gz (bgzip + .tbi), .vcf (plain) or .bcf (BCF + .csi)")
+    parser.add_argument("--output-type", "-O", metavar="z|v|b",
+                        help="z bgzip VCF, v plain VCF, b BCF (default from the --out name)")
     parser.add_argument("--region", action="append", metavar="CHR:START-END",
                         help="region to call, 1-based inclusive (repeatable; default all contigs with reads)")
     size = parser.add_mutually_exclusive_group()
@@ -34,7 +37,7 @@ def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
 def _build_call(args: argparse.Namespace) -> Job:
     job = build_call_job(args.bam, args.reference, args.out, regions=args.region, chunk_size=args.chunk_size,
                          chunks=args.chunks, min_qual=args.min_qual, min_mapq=args.min_mapq,
-                         min_baseq=args.min_baseq, max_depth=args.max_depth,
+                         min_baseq=args.min_baseq, max_depth=args.max_depth, output_type=args.output_type,
                          command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if getattr(args, "plan", False):
         chunks = job.graph.stages["call"].over

@@ -1,18 +1,29 @@
 """Open and check the caller's inputs; every problem becomes a one-line InputError."""
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 
 import pysam
 
 from cloudbutton.core.errors import InputError
+from cloudbutton.core.journal import cache_dir
 
 from .plan import data_weights, parse_region
 from .reference import open_fasta
 
+#: Output types (bcftools ``--output-type``) and the file name endings that select them.
+OUTPUT_TYPES = {"z": (".vcf.gz", ".vcf.bgz"), "v": (".vcf",), "b": (".bcf",)}
 
-def open_alignments(path: str, reference: str) -> pysam.AlignmentFile:
-    """Open a BAM/CRAM (CRAM decoded with ``reference``), indexing it when no index exists."""
+
+def open_alignments(path: str, reference: str) -> tuple[pysam.AlignmentFile, str | None]:
+    """Open a BAM/CRAM (CRAM decoded with ``reference``) and name the index to use.
+
+    The index is ``None`` when htslib finds one beside the file; an unindexed file is
+    indexed once into ``$CLOUDBUTTON_CACHE/indexes`` (keyed by path, size and mtime), never
+    beside the user's file.
+    """
     if not os.path.isfile(path):
         raise InputError(path, "alignment file not found")
     try:
@@ -22,15 +33,58 @@ def open_alignments(path: str, reference: str) -> pysam.AlignmentFile:
     if aln.is_sam:
         aln.close()
         raise InputError(path, "SAM text is not supported; convert it with `samtools sort -o x.bam`")
-    if not aln.has_index():
-        aln.close()
-        try:
-            pysam.index(path)
-        except pysam.SamtoolsError:
-            raise InputError(path, "has no index and could not be indexed: is it coordinate-sorted "
-                                   "(`samtools sort`) and in a writable folder?") from None
-        aln = pysam.AlignmentFile(path, reference_filename=reference)
-    return aln
+    if aln.has_index():
+        return aln, None
+    index = _cached_index(path, ".crai" if aln.is_cram else ".bai")
+    aln.close()
+    return pysam.AlignmentFile(path, reference_filename=reference, index_filename=index), index
+
+
+def _cached_index(path: str, suffix: str) -> str:
+    """Index ``path`` into the cache folder (atomically) unless done before; its index path."""
+    stat = os.stat(path)
+    key = hashlib.sha256(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+    index = os.path.join(cache_dir(), "indexes", key[:32] + suffix)
+    if os.path.exists(index):
+        return index
+    os.makedirs(os.path.dirname(index), exist_ok=True)
+    tmp = f"{index}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        pysam.index(path, tmp)
+        os.replace(tmp, index)
+    except pysam.SamtoolsError:
+        raise InputError(path, "has no index and could not be indexed: is it coordinate-sorted "
+                               "(`samtools sort`)?") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return index
+
+
+def output_type(out: str, requested: str | None) -> str:
+    """``z`` (bgzip VCF), ``v`` (plain VCF) or ``b`` (BCF): the flag, else from the file name.
+
+    Raises
+    ------
+    InputError
+        For an unknown flag, or a name ending in none of ``.vcf.gz``, ``.vcf``, ``.bcf``.
+    """
+    if requested is not None:
+        if requested not in OUTPUT_TYPES:
+            raise InputError(out, f"unknown --output-type {requested!r} (z, v or b)")
+        return requested
+    for kind, endings in OUTPUT_TYPES.items():
+        if out.lower().endswith(endings):
+            return kind
+    raise InputError(out, "unknown output extension: use .vcf.gz, .vcf or .bcf (or --output-type z/v/b)")
+
+
+def check_chunking(chunks: int | None, chunk_size: int | None) -> None:
+    """``--chunks`` and ``--chunk-size`` must be positive when given."""
+    if chunks is not None and chunks <= 0:
+        raise InputError("--chunks", f"must be a positive number of chunks, not {chunks}")
+    if chunk_size is not None and chunk_size <= 0:
+        raise InputError("--chunk-size", f"must be a positive length in bp, not {chunk_size}")
 
 
 def sample_name(path: str, aln: pysam.AlignmentFile) -> str:
@@ -62,18 +116,34 @@ def check_contigs(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile, r
 
 
 def resolve_regions(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile, reference: str,
-                    regions: list[str] | None) -> list[tuple[str, int, int]]:
-    """Requested regions, or every contig holding mapped reads, checked against the reference."""
+                    regions: list[str] | None, index: str | None = None) -> list[tuple[str, int, int]]:
+    """Requested regions, or every contig holding mapped reads, checked against the reference.
+
+    Requested regions are put in reference order and overlapping or adjacent ones merged,
+    so every position is called once whatever order they were given in.
+    """
     lengths = dict(zip(aln.references, aln.lengths))
     if regions:
-        out = [parse_region(r, lengths) for r in regions]
+        out = merge_regions([parse_region(r, lengths) for r in regions], list(aln.references))
     elif aln.is_cram:  # .crai has no per-contig counts: contigs with slices hold reads
-        weights = data_weights(path, aln)
+        weights = data_weights(path, aln, index)
         out = [(n, 0, lengths[n]) for n, w in zip(aln.references, weights) if w.sum() > 0]
     else:
         stats = aln.get_index_statistics()
         out = [(s.contig, 0, lengths[s.contig]) for s in stats if s.mapped > 0]
     check_contigs(path, aln, fasta, reference, sorted({c for c, _, _ in out}))
+    return out
+
+
+def merge_regions(regions: list[tuple[str, int, int]], order: list[str]) -> list[tuple[str, int, int]]:
+    """Sort (contig order of ``order``, start) and merge overlapping or touching intervals."""
+    rank = {name: i for i, name in enumerate(order)}
+    out: list[tuple[str, int, int]] = []
+    for contig, start, end in sorted(regions, key=lambda r: (rank[r[0]], r[1], r[2])):
+        if out and out[-1][0] == contig and start <= out[-1][2]:
+            out[-1] = (contig, out[-1][1], max(out[-1][2], end))
+        else:
+            out.append((contig, start, end))
     return out
 
 

@@ -15,7 +15,8 @@ from cloudbutton.core.storage import atomic_output
 
 from . import vcf
 from .caller import CallParams, call_chunk
-from .inputs import open_alignments, open_reference, resolve_regions, sample_name
+from .inputs import check_chunking, open_alignments, open_reference, resolve_regions, sample_name
+from .inputs import output_type as output_type_of
 from .plan import Chunk, plan_chunks
 from .reads import ReadFilters
 
@@ -45,15 +46,17 @@ class CallSummary:
                 f"{self.indels} indels) from {self.chunks} chunks")
 
 
-def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams) -> ChunkCalls:
+def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams, index: str | None = None) -> ChunkCalls:
     """Map task: the records owned by ``chunk``."""
-    variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params)
+    variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
     return ChunkCalls(chunk, [(v.pos, v.ref, ",".join(v.alts)) for v in variants],
                       [vcf.record(chunk.contig, v, params.min_qual) for v in variants])
 
 
-def merge_task(parts: list[ChunkCalls], *, out: str, header: str) -> CallSummary:
-    """Reduce task: concatenate chunks in reference order, refuse duplicates, write bgzip + tabix."""
+def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z",
+               index: str | None = ".tbi") -> CallSummary:
+    """Reduce task: concatenate chunks in reference order, refuse duplicates, write the VCF
+    (``kind`` z, v or b) and its ``index`` (suffix) atomically."""
     parts = sorted(parts, key=lambda p: p.chunk.index)
     seen: set[tuple[str, int, str, str]] = set()
     lines: list[str] = []
@@ -64,9 +67,13 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str) -> CallSummary
                 raise AssertionError(f"duplicate record {full} across chunks (chunk {part.chunk})")
             seen.add(full)
             lines.append(line)
-    with atomic_output(out) as tmp, atomic_output(out + ".tbi") as tmp_index:
-        vcf.write_bgzip(tmp, header, lines)
-        os.replace(tmp + ".tbi", tmp_index)
+    if index is None:
+        with atomic_output(out) as tmp:
+            vcf.write(tmp, header, lines, kind, None)
+    else:
+        with atomic_output(out) as tmp, atomic_output(out + index) as tmp_index:
+            vcf.write(tmp, header, lines, kind, index)
+            os.replace(tmp + index, tmp_index)
     snps = sum(all(len(a) == len(k[2]) for a in k[3].split(",")) for k in seen)
     return CallSummary(path=out, records=len(lines), passing=sum("\tPASS\t" in x for x in lines),
                        snps=snps, indels=len(seen) - snps, chunks=len(parts))
@@ -75,7 +82,7 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str) -> CallSummary
 def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
                    chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
                    min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
-                   command: str | None = None) -> Job:
+                   output_type: str | None = None, command: str | None = None) -> Job:
     """Check the inputs, plan the chunks and build the call graph (nothing is called yet).
 
     Parameters
@@ -85,26 +92,32 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     reference : str
         FASTA (plain or bgzip) the reads were aligned to; also decodes CRAM.
     out : str
-        Output ``.vcf.gz``; its tabix index is written beside it.
+        Output ``.vcf.gz`` (bgzip + .tbi), ``.vcf`` (plain text) or ``.bcf`` (BCF + .csi).
     regions : list of str, optional
         ``CHR[:START-END]`` (1-based); default every contig with mapped reads.
     chunk_size, chunks : int, optional
         Target chunk length in bp, or total chunk count (see :func:`plan.plan_chunks`).
     min_qual, min_mapq, min_baseq, max_depth :
         Caller thresholds (bcftools-like defaults).
+    output_type : str, optional
+        ``z``, ``v`` or ``b`` (bcftools ``--output-type``); default from ``out``'s name.
     command : str, optional
         Command line recorded in the VCF header.
 
     Raises
     ------
     InputError
-        On a missing/unreadable input, contig mismatch, multi-sample BAM or bad region.
+        On a missing/unreadable input, contig mismatch, multi-sample BAM, bad region,
+        non-positive chunk count or size, or unknown output type.
     """
+    kind = output_type_of(out, output_type)
+    check_chunking(chunks, chunk_size)
     fasta = open_reference(reference)
-    with fasta, open_alignments(bam, reference) as aln:
+    aln, bam_index = open_alignments(bam, reference)
+    with fasta, aln:
         sample = sample_name(bam, aln)
-        wanted = resolve_regions(bam, aln, fasta, reference, regions)
-        plan = plan_chunks(bam, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks)
+        wanted = resolve_regions(bam, aln, fasta, reference, regions, bam_index)
+        plan = plan_chunks(bam, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks, index=bam_index)
         ref_len = dict(zip(fasta.references, fasta.lengths))
         contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
     params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
@@ -112,16 +125,18 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
     header = vcf.header(contigs, reference, sample, command, min_qual)
     g = Graph("genomics.call")
-    g.map("call", call_task, over=plan, params={"bam": bam, "reference": reference, "params": params})
-    g.reduce("merge", merge_task, over="call", params={"out": out, "header": header})
+    g.map("call", call_task, over=plan,
+          params={"bam": bam, "reference": reference, "params": params, "index": bam_index})
+    g.reduce("merge", merge_task, over="call",
+             params={"out": out, "header": header, "kind": kind, "index": vcf.index_suffix(kind, contigs)})
     return Job(graph=g, output=out, summary=str)
 
 
 def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
          chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
-         min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
+         min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250, output_type: str | None = None,
          executor: str = "threads", workers: int | None = None, **run_options: Any) -> RunResult:
-    """Call SNPs and indels of one sample: BAM/CRAM + reference -> bgzip VCF + tabix index.
+    """Call SNPs and indels of one sample: BAM/CRAM + reference -> VCF (bgzip + index, plain or BCF).
 
     Same as ``cloudbutton genomics call``; ``run_options`` are further
     :class:`cloudbutton.core.RunOptions` fields (``kpi_path``, ``lithops_config``, ...).
@@ -129,5 +144,5 @@ def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None
     """
     job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
                          min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
-                         command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
+                         output_type=output_type, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
     return run_job(job, executor=executor, workers=workers, **run_options)

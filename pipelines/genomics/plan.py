@@ -85,12 +85,16 @@ def _crai_weights(path: str, names: list[str], lengths: list[int]) -> list[np.nd
     return out
 
 
-def data_weights(bam_path: str, bam: pysam.AlignmentFile) -> list[np.ndarray]:
-    """Per-16-kb-window data size of every reference (empty arrays when no index is readable)."""
+def data_weights(bam_path: str, bam: pysam.AlignmentFile, index: str | None = None) -> list[np.ndarray]:
+    """Per-16-kb-window data size of every reference (empty arrays when no index is readable).
+
+    ``index`` names an index kept elsewhere than beside the file.
+    """
     names, lengths = list(bam.references), list(bam.lengths)
     for suffix, reader in ((".bai", lambda p: _bai_weights(p, len(names))),
                            (".crai", lambda p: _crai_weights(p, names, lengths))):
-        for candidate in (bam_path + suffix, os.path.splitext(bam_path)[0] + suffix):
+        beside = (bam_path + suffix, os.path.splitext(bam_path)[0] + suffix)
+        for candidate in ([index] if index and index.endswith(suffix) else []) + list(beside):
             if os.path.exists(candidate):
                 try:
                     return reader(candidate)
@@ -127,7 +131,7 @@ def _snap_to_gap(fasta: pysam.FastaFile, contig: str, cut: int, lo: int, hi: int
 
 def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
                 regions: list[tuple[str, int, int]], *, chunk_size: int | None = None,
-                chunks: int | None = None) -> list[Chunk]:
+                chunks: int | None = None, index: str | None = None) -> list[Chunk]:
     """Chunks covering ``regions`` in order, balanced by data size from the index.
 
     Parameters
@@ -140,7 +144,7 @@ def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
         Total number of chunks, shared among regions by data size (default: 8, or one
         per 10 Mb when that is more).
     """
-    weights = data_weights(bam_path, bam)
+    weights = data_weights(bam_path, bam, index)
     tid = {name: i for i, name in enumerate(bam.references)}
     region_w = [float(np.sum(_region_weight(weights[tid[c]], s, e))) for c, s, e in regions]
     total_bp = sum(e - s for _, s, e in regions)

@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 import pysam
+from pysam import bcftools
 
 from .caller import Variant
 
@@ -39,10 +40,24 @@ def record(contig: str, v: Variant, min_qual: float) -> str:
                       ";".join(filters) or "PASS", f"DP={v.dp}", "GT:GQ:DP:AD:PL", sample])
 
 
-def write_bgzip(path: str, text_header: str, lines: Iterable[str]) -> None:
-    """Write ``path`` (``.vcf.gz``) bgzip-compressed with a tabix index beside it.
+#: Longest contig a tabix (.tbi) index can address; longer ones need CSI.
+TBI_MAX_LENGTH = (1 << 29) - 1
 
-    ``path`` is written via a plain temporary file next to it, then compressed.
+
+def index_suffix(kind: str, contigs: Sequence[tuple[str, int]]) -> str | None:
+    """Index written beside an output of ``kind`` (z, v, b): .tbi, .csi or none."""
+    if kind == "v":
+        return None
+    if kind == "b" or any(length > TBI_MAX_LENGTH for _, length in contigs):
+        return ".csi"
+    return ".tbi"
+
+
+def write(path: str, text_header: str, lines: Iterable[str], kind: str, index: str | None) -> None:
+    """Write the VCF as plain text (``v``), bgzip (``z``) or BCF (``b``), and its ``index`` suffix.
+
+    The records go to a plain temporary file beside ``path`` first; htslib compresses
+    or converts it and builds the index (``path + index``).
     """
     plain = path + ".plain.tmp"
     try:
@@ -50,8 +65,17 @@ def write_bgzip(path: str, text_header: str, lines: Iterable[str]) -> None:
             fh.write(text_header)
             for line in lines:
                 fh.write(line + "\n")
-        pysam.tabix_compress(plain, path, force=True)
+        if kind == "v":
+            os.replace(plain, path)
+            return
+        if kind == "z":
+            pysam.tabix_compress(plain, path, force=True)
+        else:
+            bcftools.view("--no-version", "-Ob", "-o", path, plain, catch_stdout=False)
+        if kind == "z":
+            pysam.tabix_index(path, preset="vcf", force=True, csi=index == ".csi")
+        else:
+            bcftools.index("-f", "-c", path, catch_stdout=False)
     finally:
         if os.path.exists(plain):
             os.remove(plain)
-    pysam.tabix_index(path, preset="vcf", force=True)

@@ -45,14 +45,21 @@ def test_output_passes_bcftools_view_and_has_header(tmp_path, tiny, baseline):
     assert os.path.exists(out + ".tbi")
 
 
-def test_bam_without_index_is_indexed(tmp_path, tiny, baseline):
-    bam = str(tmp_path / "noindex.bam")
+def test_bam_without_index_is_indexed_into_the_cache(tmp_path, tiny, baseline, monkeypatch):
+    monkeypatch.setenv("CLOUDBUTTON_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "user"
+    folder.mkdir()
+    bam = str(folder / "noindex.bam")
     shutil.copy(tiny.bam, bam)
     assert _call(tmp_path, bam, tiny.reference) == baseline
-    assert os.path.exists(bam + ".bai")
+    assert os.listdir(folder) == ["noindex.bam"]  # nothing written beside the user's file
+    assert len(os.listdir(tmp_path / "cache" / "indexes")) == 1
+    assert _call(tmp_path, bam, tiny.reference) == baseline  # the cached index is reused
+    assert len(os.listdir(tmp_path / "cache" / "indexes")) == 1
 
 
-def test_unsorted_bam_without_index_fails_clearly(tmp_path, tiny):
+def test_unsorted_bam_without_index_fails_clearly(tmp_path, tiny, monkeypatch):
+    monkeypatch.setenv("CLOUDBUTTON_CACHE", str(tmp_path / "cache"))
     bam = str(tmp_path / "unsorted.bam")
     with pysam.AlignmentFile(tiny.bam) as src, pysam.AlignmentFile(bam, "wb", template=src) as dst:
         for read in reversed(list(src)):
@@ -178,3 +185,41 @@ def test_cli_call_writes_vcf_and_kpis(tmp_path, tiny, baseline):
     assert code == 0
     assert _records(str(out)) == baseline
     assert (tmp_path / "kpi.json").exists()
+
+
+def test_output_type_from_name_or_flag(tmp_path, tiny, baseline):
+    runs = {"plain.vcf": None, "calls.bcf": None, "flagged.out": "v", "z.vcf.gz": None}
+    for name, kind in runs.items():
+        out = str(tmp_path / name)
+        call(tiny.bam, tiny.reference, out, chunks=2, workers=2, quiet=True, output_type=kind)
+        assert _records(out) == baseline
+    assert open(tmp_path / "plain.vcf").readline().startswith("##fileformat=VCF")
+    assert open(tmp_path / "flagged.out").readline().startswith("##fileformat=VCF")
+    with pysam.VariantFile(str(tmp_path / "calls.bcf")) as vf:
+        assert vf.is_bcf
+    assert (tmp_path / "calls.bcf.csi").exists() and (tmp_path / "z.vcf.gz.tbi").exists()
+    assert not (tmp_path / "plain.vcf.tbi").exists()
+
+
+@pytest.mark.parametrize("kw, path, problem", [
+    ({"chunks": 0}, "--chunks", "positive"),
+    ({"chunk_size": -5}, "--chunk-size", "positive"),
+    ({"out": "calls.txt"}, "calls.txt", "unknown output extension"),
+    ({"output_type": "x"}, "out.vcf.gz", "unknown --output-type"),
+])
+def test_bad_arguments_fail_in_one_line_before_calling(tmp_path, tiny, kw, path, problem):
+    out = str(tmp_path / kw.pop("out", "out.vcf.gz"))
+    with pytest.raises(InputError, match=problem) as err:
+        call(tiny.bam, tiny.reference, out, workers=2, quiet=True, **kw)
+    assert err.value.path.endswith(path) and "\n" not in str(err.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_overlapping_unsorted_regions_are_merged(tmp_path, tiny):
+    c = tiny.contig
+    whole = str(tmp_path / "whole.vcf.gz")
+    call(tiny.bam, tiny.reference, whole, regions=[f"{c}:1-25000"], chunks=2, workers=2, quiet=True)
+    parts = str(tmp_path / "parts.vcf.gz")
+    call(tiny.bam, tiny.reference, parts, regions=[f"{c}:20001-25000", f"{c}:1-10000", f"{c}:8000-21000"],
+         chunks=3, workers=2, quiet=True)
+    assert _records(parts) == _records(whole) and len(_records(whole)) > 10
