@@ -34,10 +34,17 @@ def qa_tags(summary: dict[str, Any], tiles: Sequence[tuple[int, int, int, int, b
     return {QA_TAG: json.dumps(qa, separators=(",", ":"))}
 
 
+def _png(rgba: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _terrain_png(z: np.ndarray) -> bytes:
     """Elevation in matplotlib's terrain colours, no-data transparent (the fallback picture)."""
     from matplotlib import colormaps
-    from PIL import Image
 
     inside = np.isfinite(z)
     lo, hi = (float(z[inside].min()), float(z[inside].max())) if inside.any() else (0.0, 1.0)
@@ -45,12 +52,11 @@ def _terrain_png(z: np.ndarray) -> bytes:
     level[inside] = np.round((z[inside] - lo) / max(hi - lo, 1e-9) * 255).astype(np.uint8)
     rgba = colormaps["terrain"](np.linspace(0, 1, 256), bytes=True)[level]
     rgba[~inside, 3] = 0
-    buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return _png(rgba)
 
 
 def _picture(output: str, qa: dict[str, Any], width: int, height: int) -> tuple[bytes, str]:
+    """The hillshade PNG the run wrote, else the elevation from the COG's overview."""
     hillshade = qa.get("hillshade")
     if hillshade and not storage.is_object_uri(hillshade) and not storage.is_object_uri(output):
         hillshade = os.path.join(os.path.dirname(output), hillshade)
@@ -61,7 +67,7 @@ def _picture(output: str, qa: dict[str, Any], width: int, height: int) -> tuple[
     scale = max(1, int(np.ceil(width / PICTURE_WIDTH)))
     with storage.open_input(output) as path, rasterio.open(path) as dem:
         z = dem.read(1, masked=True, out_shape=(max(1, height // scale), max(1, width // scale)))
-    return _terrain_png(np.ma.filled(z.astype(float), np.nan)), "elevation (no hillshade was asked for)"
+    return _terrain_png(np.ma.filled(z.astype(float), np.nan)), "elevation (the run wrote no hillshade PNG)"
 
 
 def _layout_svg(picture: bytes, width: int, height: int, tiles: list[list[Any]]) -> str:
