@@ -76,6 +76,37 @@ class Observations:
     read_blocks: np.ndarray
 
 
+class ReadCap:
+    """Depth cap applied while reading: bounded memory at any depth, independent of the window.
+
+    The reference is cut into fixed ``BLOCK``-bp blocks (absolute coordinates); a read is
+    kept while the reads already kept that start in its block hold fewer than
+    ``max_depth * BLOCK`` aligned bases, i.e. while their mean depth over the block is
+    below ``max_depth``. Reads arrive in file (start) order, so a block's decisions depend
+    only on the reads starting in it: any fetch that sees the whole block decides alike,
+    and a fetch window's partial first block lies more than a read length before the
+    positions it calls. Below ``max_depth`` nothing is dropped; the exact per-position cap
+    (first ``max_depth`` reads in file order) is applied to the kept reads afterwards.
+    """
+
+    BLOCK = 256
+
+    def __init__(self, max_depth: int):
+        self.budget = max_depth * self.BLOCK
+        self.block = -1
+        self.used = 0
+
+    def accept(self, start: int, length: int) -> bool:
+        """Whether to keep a read starting at ``start`` with ``length`` aligned reference bases."""
+        block = start // self.BLOCK
+        if block != self.block:
+            self.block, self.used = block, 0
+        if self.used >= self.budget:
+            return False
+        self.used += length
+        return True
+
+
 def effective_mapq(mapq: np.ndarray) -> np.ndarray:
     """MAPQ as used to cap base qualities: 255 (unknown) counts as 20, capped at 60."""
     mapq = np.where(mapq == 255, 20, mapq)
@@ -109,13 +140,14 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     r_tmpl: list[int] = []
     templates: dict[str | tuple[str, int], int] = {}
     qoff = 0
+    cap = ReadCap(filters.max_depth)
     for aln in bam.fetch(contig, max(0, start - pad), end + pad):
         if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
             continue
         seq = aln.query_sequence
         qq = aln.query_qualities
         cigar = aln.cigartuples
-        if seq is None or qq is None or not cigar:
+        if seq is None or qq is None or not cigar or not cap.accept(aln.reference_start, aln.reference_length):
             continue
         idx = len(r_start)
         rpos = aln.reference_start
