@@ -174,6 +174,7 @@ def run_section(kpi: dict[str, Any]) -> Section:
              ("wall", f"{run['wall_s']:.2f} s"), ("executor start", f"{run.get('start_cost_s', 0):.2f} s"),
              ("tasks", run["tasks"]), ("attempts", run["attempts"]), ("retries", run["retries"]),
              ("failed attempts", len(failed_attempts)),
+             *([("reused tasks (resume)", run["reused_tasks"])] if run.get("reused_tasks") else []),
              ("parallel efficiency", f"{run['parallel_efficiency']:.0%}"),
              ("CPU", f"{run['cpu_s']:.2f} s"), ("peak RSS / task", _bytes(run["peak_rss_bytes"])),
              ("read", _bytes(run["bytes_read"])), ("written", _bytes(run["bytes_written"])),
