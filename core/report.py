@@ -92,11 +92,10 @@ def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def image(data: bytes, caption: str = "", width: int | None = None) -> str:
+def image(data: bytes, caption: str = "") -> str:
     """An inline PNG figure with an optional caption."""
-    size = f' width="{width}"' if width else ""
     cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="{png_uri(data)}" alt="{escape(caption)}"{size}>{cap}</figure>'
+    return f'<figure><img src="{png_uri(data)}" alt="{escape(caption)}">{cap}</figure>'
 
 
 def gallery(items: Iterable[tuple[bytes, Sequence[str]]]) -> str:

@@ -41,7 +41,7 @@ def _job(fn, folder: Path, **params) -> Job:
     return Job(graph, str(folder / "total.txt"))
 
 
-def test_report_of_a_run_with_a_retry(tmp_path: Path, capsys) -> None:
+def test_report_of_a_run_with_a_retry(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     result = run_job(_job(square_failing_once, folder, marker=str(tmp_path / "marker")),
                      executor="threads", workers=2, retries=1, quiet=True)
