@@ -41,8 +41,9 @@ ROW = np.dtype([("map", "<i4"), ("offset", "<i8"), ("length", "<i8")])
 TAIL_BYTES = 64 * 1024
 #: Index rows sorted per pass of the driver's external counting sort.
 SORT_CHUNK = 1 << 20
-#: Parallel index reads by the driver.
+#: Parallel index reads by the driver, and how many indexes it holds at once.
 INDEX_READERS = 16
+INDEX_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ def plan_buckets(outputs: Sequence[storage.Ref | None], buckets: int, manifest_u
         rows_path = os.path.join(tmp, "rows")
         with open(rows_path, "wb") as rows, ThreadPoolExecutor(INDEX_READERS) as pool:
             present = [(i, o) for i, o in enumerate(outputs) if isinstance(o, storage.Ref)]
-            for (i, _), (index, used, nbytes) in zip(present, pool.map(lambda p: _counted_index(p[1]), present)):
+            windows = (present[w: w + INDEX_WINDOW] for w in range(0, len(present), INDEX_WINDOW))
+            read = (pair for window in windows for pair in zip(window, pool.map(_counted_index, [o for _, o in window])))
+            for (i, _), (index, used, nbytes) in read:  # a window of indexes in memory at a time
                 for kind, n in used.items():
                     objects.count(kind, n)
                 objects.count("get", 0, read=nbytes)
