@@ -35,14 +35,17 @@ def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--buffer", type=float, help="points triangulated beyond each tile, map units (30 m)")
     parser.add_argument("--ground", choices=GROUND_MODES, default="smrf",
                         help="smrf: classify ground; class: use existing classes 2 and 9 (smrf)")
-    parser.add_argument("--crs", help="CRS to assign, e.g. EPSG:25831 (when files have none or differ)")
-    parser.add_argument("--hillshade", metavar="PNG", help="also write a shaded relief PNG")
+    parser.add_argument("--crs", help="CRS to assign, e.g. EPSG:25831, to files without one")
+    parser.add_argument("--force-crs", action="store_true",
+                        help="assign --crs even to files whose CRS differs (no reprojection)")
+    parser.add_argument("--hillshade", metavar="PNG|TIF", help="also write a shaded relief: .png, or .tif georeferenced")
     _add_smrf_arguments(parser)
 
 
 def _build_dem(args: argparse.Namespace) -> Job:
     return build_dem_job(args.inputs, args.out, resolution=args.resolution, tile_size=args.tile_size,
-                         buffer=args.buffer, ground=args.ground, crs=args.crs, hillshade=args.hillshade,
+                         buffer=args.buffer, ground=args.ground, crs=args.crs, force_crs=args.force_crs,
+                         hillshade=args.hillshade,
                          smrf=_smrf_from(args), denoise=args.denoise)
 
 

@@ -49,21 +49,26 @@ class Tile:
     read: tuple[float, float, float, float]  # core grown by the buffer
 
 
-def plan_grid(bounds: tuple[float, float, float, float], res: float, max_cells: int = MAX_CELLS) -> GridSpec:
+def plan_grid(bounds: tuple[float, float, float, float], res: float, max_cells: int = MAX_CELLS,
+              option: str = "--resolution") -> GridSpec:
     """Snap a grid of cell size ``res`` over ``bounds`` (xmin, ymin, xmax, ymax).
 
-    Raises InputError before any work starts when the grid would be absurd.
+    Raises InputError (naming ``option``) before any work starts when the
+    grid would be absurd: fewer than 2 x 2 cells, or more than ``max_cells``.
     """
     if not (res > 0 and math.isfinite(res)):
-        raise InputError("--resolution", f"must be a positive number, got {res}")
+        raise InputError(option, f"must be a positive number, got {res}")
     xmin, ymin, xmax, ymax = bounds
     x0 = math.floor(xmin / res) * res
     y1 = math.ceil(ymax / res) * res
     width = max(1, math.ceil((xmax - x0) / res))
     height = max(1, math.ceil((y1 - ymin) / res))
+    if width < 2 or height < 2:
+        raise InputError(option, f"{res} gives a {width} x {height} grid over {xmax - xmin:g} x {ymax - ymin:g} "
+                         "map units; at least 2 x 2 cells are needed: use a finer resolution")
     if width * height > max_cells:
         raise InputError(
-            "--resolution",
+            option,
             f"{res} gives a {width} x {height} grid ({width * height:,} cells > {max_cells:,}); use a coarser resolution",
         )
     return GridSpec(x0=x0, y1=y1, res=res, width=width, height=height)
@@ -84,11 +89,11 @@ def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
     if not (buffer >= 0 and math.isfinite(buffer)):
         raise InputError("--buffer", f"must be >= 0, got {buffer}")
     cells = tile_size / grid.res
-    nx, ny = max(1, round(grid.width / cells)), max(1, round(grid.height / cells))
-    if nx * ny > MAX_TILES:
-        raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {MAX_TILES:,}); use larger tiles")
+    nx, ny = min(max(1, round(grid.width / cells)), grid.width), min(max(1, round(grid.height / cells)), grid.height)
     step_c, step_r = math.ceil(grid.width / nx), math.ceil(grid.height / ny)
     nx, ny = math.ceil(grid.width / step_c), math.ceil(grid.height / step_r)
+    if nx * ny > MAX_TILES:
+        raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {MAX_TILES:,}); use larger tiles")
     tiles = []
     for j in range(ny):
         for i in range(nx):

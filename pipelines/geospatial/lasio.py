@@ -156,6 +156,8 @@ def read_source(uri: str) -> LasSource:
         raise
     except (OSError, ValueError, struct.error, laspy.errors.LaspyException) as exc:
         raise InputError(uri, f"not a readable LAS/LAZ file ({exc})") from None
+    if header.point_count == 0:
+        raise InputError(uri, "no points (empty LAS/LAZ file)")
     mins, maxs = header.mins, header.maxs
     if not (np.all(np.isfinite(mins)) and np.all(np.isfinite(maxs))):
         raise InputError(uri, "header bounds are not finite")
@@ -169,17 +171,25 @@ def read_source(uri: str) -> LasSource:
     )
 
 
-def common_crs(sources: list[LasSource], override: str | None = None) -> str:
+def common_crs(sources: list[LasSource], override: str | None = None, force: bool = False) -> str:
     """The one CRS (as WKT) of all inputs, or ``override`` when given.
 
-    Raises InputError when an input has no CRS and none is given, or when
-    inputs disagree.
+    Raises InputError when an input has no CRS and none is given, when
+    inputs disagree, or when ``override`` disagrees with a file's CRS (unless
+    ``force``: then it is assigned, not reprojected to).
     """
     if override:
         try:
-            return CRS.from_user_input(override).to_wkt()
+            wanted = CRS.from_user_input(override)
         except Exception as exc:  # pyproj.exceptions.CRSError and friends
             raise InputError(override, f"not a valid CRS ({exc})") from None
+        for src in sources:
+            if not force and src.crs_wkt is not None and CRS.from_wkt(src.crs_wkt) != wanted:
+                raise InputError(src.uri, f"its CRS ({CRS.from_wkt(src.crs_wkt).name}) differs from --crs "
+                                 f"{override}; pass --force-crs to assign --crs anyway (no reprojection)")
+        return wanted.to_wkt()
+    if force:
+        raise InputError("--force-crs", "needs --crs")
     first: CRS | None = None
     first_uri = ""
     for src in sources:
@@ -189,7 +199,8 @@ def common_crs(sources: list[LasSource], override: str | None = None) -> str:
         if first is None:
             first, first_uri = crs, src.uri
         elif crs != first:
-            raise InputError(src.uri, f"CRS differs from {os.path.basename(first_uri)}; pass --crs to override")
+            raise InputError(src.uri, f"CRS differs from {os.path.basename(first_uri)}; pass --crs and --force-crs "
+                             "to assign one CRS to all")
     assert first is not None
     return first.to_wkt()
 
@@ -217,21 +228,34 @@ def metres_per_unit(crs_wkt: str | None, where: str = "--crs") -> tuple[float, f
     return h, float(vertical[0].axis_info[0].unit_conversion_factor) if vertical else h
 
 
+def _check_bounds(source: LasSource, x: np.ndarray, y: np.ndarray, slack: np.ndarray) -> None:
+    xmin, ymin, xmax, ymax = source.bounds
+    out = (x < xmin - slack[0]) | (x > xmax + slack[0]) | (y < ymin - slack[1]) | (y > ymax + slack[1])
+    if out.any():
+        i = int(np.argmax(out))
+        raise InputError(source.uri, f"point ({x[i]:.3f}, {y[i]:.3f}) lies outside the header's bounding box "
+                         f"({xmin}, {ymin}, {xmax}, {ymax}); recompute the header bounds (e.g. lasinfo -repair_bb)")
+
+
 def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:
     """Decode the points of one range, streamed in chunks; points flagged withheld are skipped.
 
-    Raises InputError when the point data cannot be decoded (corrupt or truncated).
+    Raises InputError when the point data cannot be decoded (corrupt or
+    truncated) or a point lies outside the header's bounding box (the plan
+    was made from that box: such a point would be silently cropped).
     """
     parts: list[Points] = []
     start = part.start
     try:
         with laspy.open(storage.open_ranged(part.source.uri), laz_backend=LAZ_BACKEND) as reader:
+            slack = np.asarray(reader.header.scales[:2], float)  # header bounds may be rounded to the scale
             if start:
                 reader.seek(start)
             while start < part.stop:
                 record = reader.read_points(min(chunk, part.stop - start))
                 if not len(record):
                     raise InputError(part.source.uri, f"truncated point data: no point {start} of {part.source.count}")
+                _check_bounds(part.source, np.asarray(record.x), np.asarray(record.y), slack)
                 keep = np.flatnonzero(~np.asarray(record.withheld, bool))
                 parts.append(
                     Points(

@@ -18,6 +18,7 @@ from .grid import plan_grid, plan_tiles
 from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, plan_reads, read_source
 from .ground import GroundFilter
 from .noise import ElmParams
+from .raster import HILLSHADE_SUFFIXES
 from .smrf import SmrfParams
 from .tasks import MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
 
@@ -71,6 +72,7 @@ def build_dem_job(
     buffer: float | None = None,
     ground: str = "smrf",
     crs: str | None = None,
+    force_crs: bool = False,
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
     denoise: bool = True,
@@ -84,16 +86,20 @@ def build_dem_job(
     resolution : cell size in map units (1 ft on a CRS in feet: the output keeps the input's units).
     tile_size, buffer : tile side and buffer in map units; by default 250 m and 30 m in the CRS's unit.
     ground : ``"smrf"`` to classify ground, ``"class"`` to use classes 2 and 9.
-    crs : CRS to assign (e.g. ``"EPSG:25831"``) when files lack one or disagree.
-    hillshade : optional PNG path for a shaded relief.
+    crs : CRS to assign (e.g. ``"EPSG:25831"``) to files without one; a file whose CRS differs is an
+        error unless ``force_crs`` (then ``crs`` is assigned to every file, not reprojected to).
+    hillshade : optional shaded relief: a .png picture or a georeferenced .tif on the DTM's grid.
     smrf : SMRF parameters (used when ``ground="smrf"``): SmrfParams in map units, or a mapping of the
         ones to change; by default PDAL's, in metres converted to the CRS's units (z in the vertical CRS's).
     denoise : label low noise with ELM (PDAL's defaults) before SMRF; such points are never ground.
     """
     if ground not in GROUND_MODES:
         raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
+    _check_suffix(out, (".tif", ".tiff"), "a GeoTIFF (.tif)")
+    if hillshade:
+        _check_suffix(hillshade, HILLSHADE_SUFFIXES, "a .png picture or a .tif GeoTIFF")
     sources = index_inputs(inputs)
-    crs_wkt = common_crs(sources, crs)
+    crs_wkt = common_crs(sources, crs, force_crs)
     units = metres_per_unit(crs_wkt, crs or sources[0].uri)
     flt = ground_filter(units, smrf, denoise)
     tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
@@ -119,9 +125,21 @@ def build_dem_job(
     return Job(graph=g, output=out, summary=_dem_summary, inputs=[s.uri for s in sources])
 
 
+def _check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    if not os.fspath(path).lower().endswith(suffixes):
+        raise InputError(os.fspath(path), f"output must be {what}")
+
+
 def _dem_summary(value: dict[str, Any]) -> str:
-    return (f"DTM {value['out']}: {value['width']} x {value['height']} cells at {value['resolution']}, "
+    line = (f"DTM {value['out']}: {value['width']} x {value['height']} cells at {value['resolution']}, "
             f"{value['valid_fraction']:.1%} valid, {value['tiles']} tile{'s' if value['tiles'] != 1 else ''}")
+    cores = value.get("uncertain_cores", [])
+    if cores:
+        shown = "; ".join("x {:.0f}-{:.0f} y {:.0f}-{:.0f}".format(c[0], c[2], c[1], c[3]) for c in cores[:5])
+        line += (f"; {len(cores)} uncertain tile{'s' if len(cores) != 1 else ''} (a hole wider than the halo: "
+                 f"cells may differ from an untiled run; a larger --buffer checks them): {shown}"
+                 f"{' ...' if len(cores) > 5 else ''}")
+    return line
 
 
 def dem(
@@ -133,6 +151,7 @@ def dem(
     buffer: float | None = None,
     ground: str = "smrf",
     crs: str | None = None,
+    force_crs: bool = False,
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
     denoise: bool = True,
@@ -146,7 +165,7 @@ def dem(
     the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
     """
     job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
-                        crs=crs, hillshade=hillshade, smrf=smrf, denoise=denoise)
+                        crs=crs, force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise)
     return run_job(job, executor=executor, workers=workers, **run_options)
 
 
@@ -168,7 +187,7 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
     units = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
     flt = ground_filter(units, smrf, denoise)
     tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
-    grid = plan_grid(_extent(sources), flt.smrf.cell)
+    grid = plan_grid(_extent(sources), flt.smrf.cell, option="--cell")
     tiles = plan_tiles(grid, tile_size, flt.margin)
     layout = {"tiles": tiles, "grid": grid}
     g = Graph("geospatial.classify")

@@ -1,4 +1,4 @@
-"""Writing the terrain model: Cloud-Optimised GeoTIFF and a hillshade PNG."""
+"""Writing the terrain model: Cloud-Optimised GeoTIFF and a hillshade (PNG, or a georeferenced GeoTIFF)."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,10 +52,23 @@ def hillshade(dem: np.ndarray, res: float, azimuth: float = 315.0, altitude: flo
     return np.clip(shade, 0.0, 1.0)
 
 
-def write_hillshade_png(uri: str, dem: np.ndarray, res: float) -> None:
-    """Save a grey hillshade of ``dem`` as PNG (no-data cells transparent)."""
-    from matplotlib.image import imsave
+#: Hillshade outputs by extension: a picture, or a georeferenced GeoTIFF on the DEM's grid.
+HILLSHADE_SUFFIXES = (".png", ".tif", ".tiff")
 
-    shade = np.ma.masked_invalid(hillshade(dem, res))
+
+def write_hillshade(uri: str, dem: np.ndarray, grid: GridSpec, crs_wkt: str) -> None:
+    """Save a grey hillshade of ``dem``: PNG (no-data transparent) or, for .tif, a uint8 COG (1-255,
+    nodata 0) with the DEM's grid and CRS."""
+    shade = hillshade(dem, grid.res)
+    if uri.lower().endswith(".png"):
+        from matplotlib.image import imsave
+
+        with atomic_output(uri) as tmp:
+            imsave(tmp, np.ma.masked_invalid(shade), cmap="gray", vmin=0, vmax=1, format="png")
+        return
+    data = np.where(np.isfinite(shade), 1 + np.round(np.nan_to_num(shade) * 254), 0).astype(np.uint8)
+    profile = dict(driver="COG", width=grid.width, height=grid.height, count=1, dtype="uint8", nodata=0,
+                   crs=CRS.from_wkt(crs_wkt), transform=grid.transform, blocksize=256, compress="DEFLATE")
     with atomic_output(uri) as tmp:
-        imsave(tmp, shade, cmap="gray", vmin=0, vmax=1, format="png")
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)

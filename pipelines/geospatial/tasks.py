@@ -16,7 +16,7 @@ from cloudbutton.core.storage import atomic_output, open_input
 
 from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
-from .raster import write_cog, write_hillshade_png
+from .raster import write_cog, write_hillshade
 from .report import qa_tags
 from .ground import GroundFilter, decide
 from .noise import NOISE_CLASS
@@ -135,15 +135,24 @@ def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: st
         "max_tile_points": max((i.ground for i in done), default=0),
         "max_buffer_used": max((i.buffer for i in done), default=0.0),
         "uncertain_tiles": sum(i.uncertain for i in done),
+        "uncertain_cores": [_core_bounds(i, grid) for i in done if i.uncertain],
         "valid_fraction": float(valid.mean()),
         "z_min": float(np.nanmin(dem)) if valid.any() else None,
         "z_max": float(np.nanmax(dem)) if valid.any() else None,
     }
     layout = [(i.col0, i.row0, i.dem.shape[1], i.dem.shape[0], i.uncertain, i.ground) for i in done]
-    write_cog(out, dem, grid, crs_wkt, tags=qa_tags(summary, layout, hillshade))
+    picture = hillshade if hillshade and hillshade.lower().endswith(".png") else None  # what the report shows
+    write_cog(out, dem, grid, crs_wkt, tags=qa_tags(summary, layout, picture))
     if hillshade:
-        write_hillshade_png(hillshade, dem, grid.res)
+        write_hillshade(hillshade, dem, grid, crs_wkt)
     return summary
+
+
+def _core_bounds(item: TileDem, grid: GridSpec) -> tuple[float, float, float, float]:
+    """Map bounds (xmin, ymin, xmax, ymax) of a tile's core cells."""
+    nrows, ncols = item.dem.shape
+    xmin, ymax = grid.x0 + item.col0 * grid.res, grid.y1 - item.row0 * grid.res
+    return (xmin, ymax - nrows * grid.res, xmin + ncols * grid.res, ymax)
 
 
 def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from pyproj import CRS
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial import classify, dem
 from cloudbutton.pipelines.geospatial.ground import GroundFilter
-from cloudbutton.pipelines.geospatial.pipeline import build_classify_job, build_dem_job
+from cloudbutton.pipelines.geospatial.pipeline import _dem_summary, build_classify_job, build_dem_job
 from cloudbutton.pipelines.geospatial.lasio import ReadPart, plan_reads, read_part, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
@@ -77,14 +78,20 @@ def test_missing_crs_needs_crs_option(tmp_path):
     assert read_dem(tmp_path / "b.tif")[2].to_epsg() == 25831
 
 
-def test_mixed_crs_is_an_error_unless_overridden(tmp_path):
+def test_mixed_crs_is_an_error_unless_forced(tmp_path):
     a = _write(tmp_path / "a.las", 1, crs="EPSG:25831")
     b = _write(tmp_path / "b.las", 1, crs="EPSG:25830")
     with pytest.raises(InputError, match="b.las: CRS differs"):
         dem([a, b], str(tmp_path / "x.tif"), quiet=True)
     with pytest.raises(InputError, match="not a valid CRS"):
         dem([a, b], str(tmp_path / "x.tif"), crs="EPSG:nonsense", quiet=True)
+    with pytest.raises(InputError, match=r"b.las: its CRS \(ETRS89 / UTM zone 30N\) differs from --crs EPSG:25831"):
+        dem([a, b], str(tmp_path / "x.tif"), crs="EPSG:25831", quiet=True)
+    with pytest.raises(InputError, match="--force-crs: needs --crs"):
+        dem([a, b], str(tmp_path / "x.tif"), force_crs=True, quiet=True)
     assert not (tmp_path / "x.tif").exists()
+    dem([a, b], str(tmp_path / "x.tif"), crs="EPSG:25831", force_crs=True, ground="class", quiet=True)
+    assert read_dem(tmp_path / "x.tif")[2].to_epsg() == 25831
 
 
 def test_geographic_crs_is_an_error(tmp_path):
@@ -176,10 +183,47 @@ def test_absurd_grid_fails_before_any_task(shared_data, tmp_path):
     assert not (tmp_path / "kpi.json").exists()
 
 
-def test_file_without_points_gives_nodata(tmp_path):
-    path = _write(tmp_path / "empty.las", 3, n=0)
-    dem(path, str(tmp_path / "x.tif"), quiet=True)
-    assert np.isnan(read_dem(tmp_path / "x.tif")[0]).all()
+def test_file_without_points_is_an_error_alone_or_in_a_catalog(tmp_path):
+    empty = _write(tmp_path / "empty.las", 3, n=0)
+    full = _write(tmp_path / "full.las", 3)
+    for inputs in (empty, [full, empty]):
+        with pytest.raises(InputError, match="empty.las: no points"):
+            dem(inputs, str(tmp_path / "x.tif"), quiet=True)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_points_outside_the_header_box_fail_the_read(tmp_path):
+    """A header box too small would silently crop the DTM: the read task refuses the file."""
+    path = _write(tmp_path / "box.las", 1, n=400)
+    raw = bytearray(open(path, "rb").read())
+    struct.pack_into("<d", raw, 179, 510.0)  # LAS 1.2 header: max X at byte 179 (points reach 520)
+    open(path, "wb").write(bytes(raw))
+    assert read_source(path).bounds[2] == 510.0
+    with pytest.raises(InputError, match=r"box.las: point \(5\d\d\.\d+, .*outside the header's bounding box"):
+        dem(path, str(tmp_path / "x.tif"), ground="class", retries=0, quiet=True)
+    assert not (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.parametrize("res", [1e9, 5000.0, 25.0])
+def test_a_resolution_giving_fewer_than_2x2_cells_is_an_error(tmp_path, res):
+    path = _write(tmp_path / "small.las", 1)  # 20 x 20 m
+    with pytest.raises(InputError, match=r"--resolution: .* at least 2 x 2 cells"):
+        dem(path, str(tmp_path / "x.tif"), resolution=res, quiet=True)
+
+
+def test_outputs_must_be_geotiffs(tmp_path, sample_tiles):
+    with pytest.raises(InputError, match=r"dem.png: output must be a GeoTIFF \(.tif\)"):
+        dem(sample_tiles, str(tmp_path / "dem.png"), quiet=True)
+    with pytest.raises(InputError, match="shade.jpg: output must be a .png picture or a .tif GeoTIFF"):
+        dem(sample_tiles, str(tmp_path / "dem.tif"), hillshade=str(tmp_path / "shade.jpg"), quiet=True)
+
+
+def test_summary_names_the_uncertain_tiles():
+    value = {"out": "d.tif", "width": 10, "height": 10, "resolution": 1.0, "valid_fraction": 1.0, "tiles": 4,
+             "uncertain_cores": [(100.0, 200.0, 150.0, 250.0)]}
+    assert _dem_summary(value).endswith("1 uncertain tile (a hole wider than the halo: cells may differ from an "
+                                        "untiled run; a larger --buffer checks them): x 100-150 y 200-250")
+    assert "uncertain" not in _dem_summary({**value, "uncertain_cores": []})
 
 
 def test_tiles_without_ground_give_nodata_not_a_crash(tmp_path):

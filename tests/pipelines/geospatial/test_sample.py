@@ -43,6 +43,17 @@ def test_smrf_dem_of_the_sample_matches_the_known_surface(sample_tiles, tmp_path
         assert src.profile["tiled"]
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
     assert shade.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hillshade_as_a_georeferenced_geotiff(sample_tiles, tmp_path):
+    dem(sample_tiles[:1], str(tmp_path / "dem.tif"), ground="class", hillshade=str(tmp_path / "shade.tif"),
+        quiet=True)
+    with rasterio.open(tmp_path / "dem.tif") as d, rasterio.open(tmp_path / "shade.tif") as s:
+        assert (s.transform, s.crs, s.shape) == (d.transform, d.crs, d.shape)
+        shade, z = s.read(1), d.read(1, masked=True)
+    assert s.nodata == 0 and s.dtypes == ("uint8",)
+    np.testing.assert_array_equal(shade == 0, np.ma.getmaskarray(z) | (shade == 0))
+    assert shade[~np.ma.getmaskarray(z)].mean() > 100  # gentle terrain under a 45 degree sun
     assert os.path.exists(tmp_path / "kpi.json")
 
 
