@@ -1,6 +1,7 @@
 """Annotation of an imzML in s3:// (real S3 server, Lithops minio storage) equals the local annotation."""
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -19,8 +20,8 @@ def small_set(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _run_record(name: str) -> bool:
-    """Files describing the run (KPIs, timeline, report with timings), not the science."""
-    return name.startswith("kpi.") or name == "report.html"
+    """Files describing the run (KPIs, timeline, report with timings, hidden bookkeeping), not the science."""
+    return name.startswith(("kpi.", ".")) or name == "report.html"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -33,7 +34,7 @@ def test_annotation_of_an_s3_imzml_matches_local(s3_server, small_set, tmp_path,
     prefix = f"msi-{uuid.uuid4().hex[:8]}/"
     imzml = s3_server.upload(small_set.imzml, prefix + "in/small.imzML")
     s3_server.upload(small_set.imzml[: -len(".imzML")] + ".ibd", prefix + "in/small.ibd")
-    db = s3_server.upload(small_set.db, prefix + "in/db.csv")
+    db = s3_server.upload(small_set.db, prefix + "in/" + Path(small_set.db).name)  # the name names the database
     common = ["--workers", "2", "--quiet", "--no-centroid-cache", "--partitions", "3"]
     assert main(["metabolomics", "annotate", small_set.imzml, "--db", small_set.db,
                  "--out", str(tmp_path / "local"), *common]) == 0
@@ -47,3 +48,8 @@ def test_annotation_of_an_s3_imzml_matches_local(s3_server, small_set, tmp_path,
     assert "annotations.csv" in local and set(local) == {k for k in remote if not _run_record(k)}
     for name, data in local.items():
         assert s3_server.download(prefix + "out/" + name, tmp_path / "remote.bin").read_bytes() == data, name
+    kpi = json.loads(s3_server.download(prefix + "out/kpi.json", tmp_path / "kpi.json").read_text())
+    ibd = Path(small_set.imzml[: -len(".imzML")] + ".ibd").stat().st_size
+    reads = [t for t in kpi["tasks"] if t["stage"] == "dataset"]
+    assert len(reads) == 3 and all(t["requests"]["get"] >= 1 for t in reads)
+    assert all(t["bytes_read"] < 0.6 * ibd for t in reads)  # each read task fetched its spectra, not the .ibd
