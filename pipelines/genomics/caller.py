@@ -68,6 +68,7 @@ class Variant:
     ad: tuple[int, ...]
     pl: tuple[int, ...]
     filters: tuple[str, ...] = ()
+    info: tuple[str, ...] = ()  # INFO entries after DP, e.g. "MQ=60"
 
     @property
     def is_indel(self) -> bool:
@@ -121,15 +122,26 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
 
 
 def _record(pos: int, ref_allele: str, alt_alleles: list[str], ll_row: np.ndarray, genotype: int,
-            qual: float, gq: int, counts: np.ndarray) -> Variant:
-    """A record carrying only the ALT alleles of the called genotype (REF first)."""
+            qual: float, gq: int, counts: np.ndarray, evidence: tuple[np.ndarray, np.ndarray, np.ndarray],
+            extra: tuple[str, ...] = ()) -> Variant:
+    """A record carrying only the ALT alleles of the called genotype (REF first).
+
+    ``evidence`` holds the allele, reverse-strand flag and MAPQ of every observation used;
+    they give INFO MQ (mean MAPQ), MQ0F (MAPQ-0 fraction) and DP4 (REF forward, REF reverse,
+    ALT forward, ALT reverse), as bcftools names them.
+    """
     a, b = GENOTYPES[genotype]
     alleles = [0, *sorted({a, b} - {0})]
     index = {al: i for i, al in enumerate(alleles)}
+    allele, rev, mapq = evidence
+    alt = allele > 0
+    dp4 = [int(np.sum(~alt & ~rev)), int(np.sum(~alt & rev)), int(np.sum(alt & ~rev)), int(np.sum(alt & rev))]
+    info = (*extra, f"MQ={int(np.rint(mapq.mean())) if mapq.size else 0}",
+            f"MQ0F={float(np.mean(mapq == 0)) if mapq.size else 0:.4g}", "DP4=" + ",".join(map(str, dp4)))
     return Variant(pos=pos, ref=ref_allele, alts=tuple(alt_alleles[al - 1] for al in alleles[1:]),
                    qual=round(float(qual), 2), genotype=(index[a], index[b]), gq=int(gq),
                    dp=int(counts.sum()), ad=tuple(int(counts[al]) for al in alleles),
-                   pl=tuple(phred_likelihoods(ll_row, alleles)))
+                   pl=tuple(phred_likelihoods(ll_row, alleles)), info=info)
 
 
 @dataclass
@@ -159,7 +171,8 @@ class _SnpCandidates:
     def site(self, i: int) -> IndelSite:
         """Candidate ``i`` as a realignment site of substitutions."""
         alts = ["ACGT"[b] for b in self.bases[i, 1:self.n_alleles[i]]]
-        return IndelSite(int(self.sites[i]) + self.ref.start - 1, [(0, b) for b in alts], [1] * len(alts))
+        return IndelSite(int(self.sites[i]) + self.ref.start - 1, [(0, b) for b in alts], [1] * len(alts),
+                         [int(c) for c in self.counts[i, 1:self.n_alleles[i]]])
 
     def alt_reads(self, i: int) -> np.ndarray:
         """Reads whose kept base at candidate ``i`` is one of its ALT alleles."""
@@ -170,31 +183,31 @@ class _SnpCandidates:
         """Calls from pileup observations, the ALT ones replaced by their realigned reads
         where given; ``only`` restricts the output to these candidate indices."""
         keep = ~(np.isin(self.s, np.fromiter(realigned, dtype=np.int64, count=len(realigned))) & (self.allele > 0))
-        parts = [(self.s[keep], self.allele[keep], self.qual[keep], self.strand[keep])]
+        parts = [(self.s[keep], self.allele[keep], self.qual[keep], self.strand[keep], self.read[keep])]
         for i, found in realigned.items():
             tmpl = obs.read_tmpl[found.read]
             order = np.lexsort((-found.qual, tmpl))
             first = order[np.unique(tmpl[order], return_index=True)[1]]
             parts.append((np.full(first.size, i), found.allele[first], found.qual[first],
-                          obs.read_rev[found.read[first]]))
-        s, allele, qual, strand = (np.concatenate(x) for x in zip(*parts))
+                          obs.read_rev[found.read[first]].astype(np.int64), found.read[first]))
+        s, allele, qual, strand, read = (np.concatenate(x) for x in zip(*parts))
         if s.size == 0:
             return []
         w = damping_weights((s * MAX_ALLELES + allele) * 2 + strand, qual)
         ll = genotype_loglik(s, allele, qual, w, self.n_alleles, 3)
         calls = call_sites(ll)
-        counts = self.counts.copy()
-        for i, found in realigned.items():
-            counts[i, 1:] = 0
-            counts[i] += np.bincount(found.allele, minlength=MAX_ALLELES)[:MAX_ALLELES]
         out = []
         variant = calls.variant if only is None else calls.variant & np.isin(np.arange(self.sites.size), only)
+        by_site = np.argsort(s, kind="stable")
+        bounds = np.searchsorted(s[by_site], np.arange(self.sites.size + 1))
         for i in np.flatnonzero(variant):
             p = int(self.sites[i])
             bases = self.bases[i, :self.n_alleles[i]]
+            mine = by_site[bounds[i]:bounds[i + 1]]
+            evidence = (allele[mine], strand[mine].astype(bool), obs.read_mapq[read[mine]])
             out.append(_record(self.ref.start + p + 1, self.ref.seq[p], ["ACGT"[b] for b in bases[1:]], ll[i],
                                int(calls.genotype[i]), calls.qual[i], calls.gq[i],
-                               counts[i, :self.n_alleles[i]]))
+                               np.bincount(allele[mine], minlength=self.n_alleles[i]), evidence))
         return out
 
 
@@ -237,7 +250,7 @@ def _site_reads(obs: Observations, anchor: int, max_depth: int) -> np.ndarray:
 def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[ReadAlleles],
                      params: CallParams) -> list[Variant]:
     """Indel calls from the realigned per-read alleles of each candidate anchor, up to 3 ALT events."""
-    kept: list[tuple[IndelSite, list[int], np.ndarray]] = []
+    kept: list[tuple[IndelSite, list[int], np.ndarray, np.ndarray, int]] = []
     obs_site, obs_allele, obs_q, obs_strand = [], [], [], []
     for (site, reads, _), found in zip(jobs, realigned):
         # one observation per read pair (overlapping mates are one molecule): the best one
@@ -260,18 +273,22 @@ def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[Re
         obs_allele.append(allele[use])
         obs_q.append(q[use])
         obs_strand.append(obs.read_rev[read[use]].astype(np.int64))
-        kept.append((site, ranked, np.bincount(allele[use], minlength=len(ranked) + 1)))
+        kept.append((site, ranked, np.bincount(allele[use], minlength=len(ranked) + 1), read[use], depth))
     if not kept:
         return []
     s, allele, q = np.concatenate(obs_site), np.concatenate(obs_allele), np.concatenate(obs_q)
     w = damping_weights((s * MAX_ALLELES + allele) * 2 + np.concatenate(obs_strand), q)
-    n_alleles = np.array([len(r) + 1 for _, r, _ in kept])
+    n_alleles = np.array([len(k[1]) + 1 for k in kept])
     ll = genotype_loglik(s, allele, q, w, n_alleles, 1)
     calls = call_sites(ll)
     out = []
     for i in np.flatnonzero(calls.variant):
-        site, ranked, counts = kept[i]
+        site, ranked, counts, reads, depth = kept[i]
         ref_allele, alts = vcf_alleles(ref, site.anchor, [site.events[e] for e in ranked])
+        mine = s == i
+        idv = max(site.support[e] for e in ranked)
+        extra = ("INDEL", f"IDV={idv}", f"IMF={idv / max(depth, 1):.4g}")
+        evidence = (allele[mine], obs.read_rev[reads].astype(bool), obs.read_mapq[reads])
         out.append(_record(site.anchor + 1, ref_allele, alts, ll[i], int(calls.genotype[i]),
-                           calls.qual[i], calls.gq[i], counts))
+                           calls.qual[i], calls.gq[i], counts, evidence, extra))
     return out

@@ -43,11 +43,14 @@ class IndelSite:
         (0, base) for a substitution of the base after the anchor (SNP sites).
     runs : list of int
         Length in bp of the repeat each event can slide along (for ``est_seqQ``).
+    support : list of int
+        Read pairs whose CIGAR carries each event (bcftools' IDV counts these).
     """
 
     anchor: int
     events: list[tuple[int, str]]
     runs: list[int]
+    support: list[int]
 
     @property
     def is_snp(self) -> bool:
@@ -105,14 +108,15 @@ def candidate_sites(obs: Observations, ref: RefWindow, max_indel: int, min_reads
             if len(reads) > top:
                 seq, top = ins, len(reads)
             grouped[(npos, signed)] = (seq, merged | reads, top)
-    sites: dict[int, list[tuple[int, str]]] = {}
+    sites: dict[int, list[tuple[int, str, int]]] = {}
     for (npos, signed), (ins, reads, _) in sorted(grouped.items()):
         if len(reads) >= min_reads:
-            sites.setdefault(npos - 1, []).append((signed, ins))
+            sites.setdefault(npos - 1, []).append((signed, ins, len(reads)))
     out = []
-    for anchor, events in sorted(sites.items()):
+    for anchor, found in sorted(sites.items()):
+        events = [(s, ins) for s, ins, _ in found]
         runs = [right_extent(ref, anchor + 1, abs(s), ins) - anchor - 1 + abs(s) for s, ins in events]
-        out.append(IndelSite(anchor, events, runs))
+        out.append(IndelSite(anchor, events, runs, [n for *_, n in found]))
     return out
 
 

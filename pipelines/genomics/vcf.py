@@ -21,6 +21,14 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
         '##FILTER=<ID=PASS,Description="All filters passed">',
         f'##FILTER=<ID=LowQual,Description="QUAL below {min_qual:g}">',
         '##INFO=<ID=DP,Number=1,Type=Integer,Description="Read depth used for the call">',
+        '##INFO=<ID=INDEL,Number=0,Type=Flag,Description="Indel record">',
+        '##INFO=<ID=IDV,Number=1,Type=Integer,Description="Read pairs whose alignment carries the indel '
+        '(the best-supported one)">',
+        '##INFO=<ID=IMF,Number=1,Type=Float,Description="IDV as a fraction of the read pairs at the site">',
+        '##INFO=<ID=MQ,Number=1,Type=Float,Description="Mean mapping quality of the reads used (capped at 60)">',
+        '##INFO=<ID=MQ0F,Number=1,Type=Float,Description="Fraction of the reads used with MAPQ 0">',
+        '##INFO=<ID=DP4,Number=4,Type=Integer,Description="Reads used: REF forward, REF reverse, '
+        'ALT forward, ALT reverse">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
         '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
@@ -37,7 +45,7 @@ def record(contig: str, v: Variant, min_qual: float) -> str:
     sample = ":".join([f"{v.genotype[0]}/{v.genotype[1]}", str(v.gq), str(v.dp),
                        ",".join(map(str, v.ad)), ",".join(map(str, v.pl))])
     return "\t".join([contig, str(v.pos), ".", v.ref, ",".join(v.alts), f"{v.qual:.2f}",
-                      ";".join(filters) or "PASS", f"DP={v.dp}", "GT:GQ:DP:AD:PL", sample])
+                      ";".join(filters) or "PASS", ";".join([f"DP={v.dp}", *v.info]), "GT:GQ:DP:AD:PL", sample])
 
 
 #: Longest contig a tabix (.tbi) index can address; longer ones need CSI.

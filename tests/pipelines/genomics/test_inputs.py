@@ -42,6 +42,14 @@ def test_output_passes_bcftools_view_and_has_header(tmp_path, tiny, baseline):
         assert {"reference", "cloudbutton_command"} <= {r.key for r in vf.header.records}
         assert {"GT", "GQ", "DP", "AD", "PL"} <= set(vf.header.formats)
         assert set(r.filter.keys()[0] for r in vf) <= {"PASS", "LowQual"}
+        assert {"DP", "MQ", "MQ0F", "DP4", "INDEL", "IDV", "IMF"} <= set(vf.header.info)
+    with pysam.VariantFile(out) as vf:
+        for rec in vf:
+            assert sum(rec.info["DP4"]) == rec.info["DP"] >= sum(rec.samples[0]["AD"]) > 0
+            assert 0 <= rec.info["MQ"] <= 60
+            indel = any(len(a) != len(rec.ref) for a in rec.alts)
+            assert rec.info.get("INDEL", False) == indel
+            assert (rec.info["IDV"] >= 2) if indel else "IDV" not in rec.info
     assert os.path.exists(out + ".tbi")
 
 
