@@ -89,7 +89,15 @@ def common_options() -> argparse.ArgumentParser:
                        help="memory per task, for Lithops and the cost model (default: 1024)")
     group.add_argument("--lithops-config", metavar="PATH", help="Lithops config file (default: localhost)")
     group.add_argument("--spark-master", metavar="URL", help="Spark master (default: local[WORKERS])")
-    group.add_argument("--scratch", metavar="URI", help="where remote executors keep intermediates")
+    group.add_argument("--scratch", metavar="URI",
+                       help="where run folders (intermediates, journal) go (default: $CLOUDBUTTON_CACHE/runs, "
+                            "~/.cache/cloudbutton/runs; the Lithops storage bucket for lithops)")
+    group.add_argument("--resume", action="store_true",
+                       help="reuse the tasks an earlier run of the same command finished; run only the rest")
+    group.add_argument("--keep-scratch", action="store_true",
+                       help="keep the run folder after a successful run (a failed run always keeps it)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="write into an output folder holding other files (only same-named files are replaced)")
     group.add_argument("--retries", type=int, default=2, help="extra attempts per failing task (default: 2)")
     group.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit per task attempt")
     group.add_argument("--kpi", metavar="PATH", help="kpi.json path (default: beside the output)")
@@ -106,7 +114,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(executor=args.executor, workers=args.workers, memory_mb=args.memory,
                       retries=args.retries, task_timeout_s=args.timeout, lithops_config=args.lithops_config,
                       spark_master=args.spark_master, scratch=args.scratch, kpi_path=args.kpi,
-                      quiet=args.quiet)
+                      quiet=args.quiet, resume=args.resume, keep_scratch=args.keep_scratch,
+                      overwrite=args.overwrite)
 
 
 def _run_command(command: Command, args: argparse.Namespace) -> int:
@@ -139,6 +148,18 @@ def _kpi_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean_command(args: argparse.Namespace) -> int:
+    from .clean import clean, parse_age
+
+    removed = clean(parse_age(args.older_than), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for run in removed:
+        print(f"{verb} {run.marker} ({run.status}, {run.nbytes / 1e6:.1f} MB"
+              f"{', scratch ' + run.scratch if run.scratch != run.marker else ''})")
+    print(f"{verb} {len(removed)} run folder(s)")
+    return 0
+
+
 def _report_command(args: argparse.Namespace) -> int:
     out = write_report(args.kpi_file, args.output or report_path(args.kpi_file))
     print(f"report: {out}")
@@ -166,7 +187,8 @@ def _bench_command(args: argparse.Namespace, pipelines: dict[str, Pipeline]) -> 
 
 
 def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
-    """The full argument parser: one sub-command per pipeline, plus ``kpi``, ``report``, ``bench`` and ``demo``."""
+    """The full argument parser: one sub-command per pipeline, plus ``kpi``, ``report``, ``clean``,
+    ``bench`` and ``demo``."""
     from .bench import bench_options
 
     common = common_options()
@@ -175,7 +197,7 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
         description="Run domain-science pipelines as stage graphs on threads, processes, Lithops or Spark, "
                     "with measured KPIs (wall time, CPU, memory, bytes, GB-seconds, cost).")
     sub = parser.add_subparsers(dest="group",
-                                metavar="{" + ",".join([*pipelines, "kpi", "report", "bench", "demo"]) + "}")
+                                metavar="{" + ",".join([*pipelines, "kpi", "report", "clean", "bench", "demo"]) + "}")
     sub.required = True
     for name, pipeline in pipelines.items():
         p_parser = sub.add_parser(name, help=pipeline.help, description=pipeline.help)
@@ -200,6 +222,12 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="report.html",
                         help="where to write it (default: report.html beside kpi.json)")
     report.set_defaults(handler=_report_command, verbose=False)
+    clean = sub.add_parser("clean", help="remove run folders (scratch) that failed or kept runs left behind",
+                           description="Remove run folders under $CLOUDBUTTON_CACHE/runs (and the scratch they "
+                                       "name) last used longer ago than --older-than; runs in progress are kept.")
+    clean.add_argument("--older-than", default="0s", metavar="AGE", help="e.g. 7d, 12h, 30m (default: all)")
+    clean.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    clean.set_defaults(handler=_clean_command, verbose=False)
     bench = sub.add_parser(
         "bench", parents=[bench_options()],
         help="run a pipeline on several executors, check the outputs agree, compare KPIs against Spark",

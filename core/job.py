@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from . import storage
+from . import outputs, storage
 from .graph import Graph
 from .report import write_report, write_run_report
 from .placement import check_reachable
@@ -27,12 +27,15 @@ class Job:
         ``output`` is a folder: kpi.json goes inside it.
     summary : callable, optional
         Turns the run's value into a one-line result summary for the CLI.
+    inputs : list of str
+        The files (or folders) the job reads; the output may be none of them and hold none of them.
     """
 
     graph: Graph
     output: str
     output_is_dir: bool = False
     summary: Callable[[Any], str] | None = None
+    inputs: list[str] = field(default_factory=list)
 
     def default_kpi_path(self) -> str:
         """``<output>/kpi.json`` for a folder, ``<folder of output>/kpi.json`` for a file."""
@@ -43,6 +46,9 @@ class Job:
 def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> RunResult:
     """Run ``job`` with ``options`` (or RunOptions(**overrides)); KPIs default beside the output.
 
+    Before any work the output is checked (:func:`cloudbutton.core.outputs.check`): an output
+    that is or holds an input, or a folder holding files this tool did not write (unless
+    ``overwrite``), is refused with an :class:`~cloudbutton.core.errors.InputError`.
     ``report.html`` (:mod:`~cloudbutton.core.report`) is written beside kpi.json after the
     run, and after a failed run whose kpi.json was written.
     """
@@ -52,12 +58,16 @@ def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> Ru
     options = replace(options, output=job.output if storage.is_object_uri(job.output) else os.path.abspath(job.output))
     check_reachable(options.executor, spark_master=options.spark_master, scratch=options.scratch,
                     lithops_config=load_lithops_config(options.lithops_config), outputs=[job.output])
+    outputs.check(job.output, job.inputs, is_dir=job.output_is_dir, overwrite=options.overwrite,
+                  resume=options.resume)
+    before = outputs.snapshot(job.output, job.output_is_dir)
     ok, started = False, time.time()
     try:
-        result = run(job.graph, options)
+        result = run(job.graph, options, outputs=[job.output])
         ok = True
         write_report(options.kpi_path)
     finally:
         if not ok:
             write_run_report(options.kpi_path, started)
+        outputs.record(job.output, job.output_is_dir, before, ok)
     return result

@@ -1,21 +1,24 @@
 """Run a :class:`~cloudbutton.core.graph.Graph` on an executor, stage by stage, with KPIs."""
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import pickle
+import signal
 import sys
+import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import storage
-from .errors import TaskFailed
+from .errors import CloudbuttonError, TaskFailed
 from .executors import ExecutorSettings, create_executor
-from .executors.base import local_scratch
 from .graph import Graph, Stage
 from .hooks import Hook, ProgressHook
+from .journal import Journal, JournalingExecutor, run_identity
 from .kpi import KPIRecorder, PriceModel
 from .retry import run_with_retries
 from .shuffle import plan_buckets
@@ -44,7 +47,8 @@ class RunOptions:
     spark_master : str, optional
         Spark master URL (default ``local[workers]``).
     scratch : str, optional
-        URI prefix for intermediates of remote executors (default: the executor's choice).
+        Folder or URI prefix for run folders (intermediates and journal); default the Lithops
+        storage bucket for ``lithops``, else ``$CLOUDBUTTON_CACHE/runs`` (``~/.cache/cloudbutton/runs``).
     kpi_path : str, optional
         Where to write kpi.json (plus ``.timeline.png`` and ``.trace.json`` beside it).
     output : str, optional
@@ -53,6 +57,15 @@ class RunOptions:
         No progress bars.
     prices : PriceModel
         Cost model (default AWS Lambda x86).
+    resume : bool
+        Reuse every task an earlier run of the same command finished with the same key
+        (see :mod:`cloudbutton.core.journal`); run only the rest.
+    keep_scratch : bool
+        Keep the run folder after a successful run (a failed one always keeps it, for ``resume``).
+    overwrite : bool
+        Let a job write into an output folder that holds other files (see :mod:`cloudbutton.core.outputs`).
+    run_name : str, optional
+        The run identity, instead of one derived from the graph and its outputs.
     """
 
     executor: str = "threads"
@@ -67,6 +80,10 @@ class RunOptions:
     output: str | None = None
     quiet: bool = False
     prices: PriceModel = field(default_factory=PriceModel)
+    resume: bool = False
+    keep_scratch: bool = False
+    overwrite: bool = False
+    run_name: str | None = None
 
 
 @dataclass
@@ -127,9 +144,9 @@ def _input_bytes(spec: TaskSpec) -> int:
 
 
 class _Run:
-    """One execution of a graph: owns the executor, hooks and stage outputs."""
+    """One execution of a graph: owns the executor, hooks, journal and stage outputs."""
 
-    def __init__(self, graph: Graph, options: RunOptions, hooks: Sequence[Hook]):
+    def __init__(self, graph: Graph, options: RunOptions, hooks: Sequence[Hook], outputs: Sequence[str]):
         self.graph, self.options = graph, options
         self.workers = options.workers or os.cpu_count() or 1
         self.lithops_config = load_lithops_config(options.lithops_config)
@@ -137,26 +154,29 @@ class _Run:
             self.workers, options.memory_mb, self.lithops_config, options.spark_master, options.task_timeout_s,
             options.retries))
         self.hooks = list(hooks)
+        self.job_outputs = list(outputs)
         self.outputs: dict[str, list[Any]] = {}
-        self.run_id = uuid.uuid4().hex[:12]
-        self.scratch: str | None = None
-        # An executor that keeps intermediates in memory still spills shuffle buckets to local files,
-        # so the driver does not hold a whole data set between two stages.
-        self.spill: str | None = None
+        self.journal: Journal | None = None
+        self.reused: dict[str, int] = {}
 
     def emit(self, event: str, **kwargs: Any) -> None:
         for hook in self.hooks:
             getattr(hook, event)(**kwargs)
 
+    def _scratch_root(self) -> str | None:
+        """``--scratch``, else the executor's object storage (Lithops), else None: the local runs folder."""
+        if self.options.scratch:
+            return self.options.scratch
+        uri = self.executor.scratch_uri("runs") if self.executor.remote else None
+        return uri if uri and storage.is_object_uri(uri) else None
+
     def execute(self) -> Any:
         started = time.time()
         self.executor.start()
         self.emit("executor_started", seconds=time.time() - started)
-        if self.executor.remote:
-            self.scratch = (f"{self.options.scratch.rstrip('/')}/{self.run_id}" if self.options.scratch
-                            else self.executor.scratch_uri(self.run_id))
-        elif any(stage.kind == "shuffle" for stage in self.graph.stages.values()):
-            self.spill = local_scratch(self.run_id)
+        identity = self.options.run_name or run_identity(
+            self.graph.name, [(s.name, s.kind) for s in self.graph.stages.values()], self.job_outputs)
+        self.journal = Journal(identity, self._scratch_root(), self.options.resume, exclude=self.job_outputs)
         for stage in self.graph.stages.values():
             self.outputs[stage.name] = self._stage(stage)
         final = self.outputs[self.graph.last.name]
@@ -169,31 +189,56 @@ class _Run:
         upstream = self.outputs[stage.upstream]
         return [Gather(tuple(upstream))] if stage.kind == "reduce" else list(upstream)
 
+    def _reusable(self, stage: Stage) -> bool:
+        """The last stage writes the job's outputs: reuse it only while they all exist."""
+        return stage is not self.graph.last or all(storage.exists(o) for o in self.job_outputs)
+
     def _stage(self, stage: Stage) -> list[Any]:
+        journal = self.journal
+        assert journal is not None
         if stage.kind == "shuffle":  # no tasks: bucket j of every upstream task forms partition j
+            journal.keys.stage(stage.name, "shuffle", None, None, {}, range(stage.partitions or 1),
+                               stage.upstream, None)
             return plan_buckets(self.outputs[stage.upstream or ""], stage.partitions or 1,  # core/shuffle.py
-                                f"{self.scratch or self.spill}/{stage.name}/manifest.bin")
+                                f"{journal.root}/{stage.name}/manifest.bin")
         items = self._inputs(stage)
+        shuffle = self.graph.shuffle_after(stage.name)
+        keys = journal.keys.stage(stage.name, stage.kind, stage.fn, stage.params, stage.side, items,
+                                  stage.upstream, shuffle.partitions if shuffle else None)
+        results: list[Any] = [None] * len(items)
+        todo: list[int] = []
+        for i, key in enumerate(keys):
+            done, output = journal.finished(stage.name, i, key) if self._reusable(stage) else (False, None)
+            if done:
+                results[i] = output
+            else:
+                todo.append(i)
+        self.reused[stage.name] = len(items) - len(todo)
+        pending = set(todo)
         side = {name: SideInput(tuple(self.outputs[dep]), self.graph.stages[dep].kind == "reduce")
                 for name, dep in stage.side.items()}
-        shuffle = self.graph.shuffle_after(stage.name)
-        spill_to = self.scratch or (self.spill if shuffle else None)
-        spill = spill_to is not None and stage is not self.graph.last
+        # Remote executors store every output but the last stage's; threads keep outputs in memory
+        # (plus a journal copy) and store only shuffle buckets, so the driver never holds a whole data set.
+        stores = shuffle is not None or (self.executor.remote and stage is not self.graph.last)
         memory = stage.memory_mb or self.options.memory_mb
         params: Any = stage.params
-        if self.scratch is not None:  # large inputs travel by reference (Lithops caps a job's task data at 4 MiB)
-            params = _by_reference(params, f"{self.scratch}/{stage.name}/params.pkl")
-            items = [_by_reference(item, f"{self.scratch}/{stage.name}/input-{i}.pkl") for i, item in enumerate(items)]
+        if self.executor.remote and todo:  # large inputs travel by reference (Lithops caps a job's data at 4 MiB)
+            params = _by_reference(params, f"{journal.root}/{stage.name}/params.pkl")
+            items = [_by_reference(items[i], f"{journal.root}/{stage.name}/input-{i}.pkl") if i in pending else items[i]
+                     for i in range(len(items))]
         now = time.time()
-        specs = [TaskSpec(stage.name, i, stage.fn, item, params, side,
-                          self.options.retries, self.options.task_timeout_s,
-                          f"{spill_to}/{stage.name}/{i}.pkl" if spill else None,
-                          shuffle.partitions if shuffle else None, memory, self.lithops_config, now)
-                 for i, item in enumerate(items)]
+        specs = [journal.spec(TaskSpec(stage.name, i, stage.fn, items[i], params, side,
+                                       self.options.retries, self.options.task_timeout_s,
+                                       journal.output_uri(stage.name, i) if stores else None,
+                                       shuffle.partitions if shuffle else None, memory, self.lithops_config, now),
+                              keys[i], copy=not stores)
+                 for i in todo]
         specs.sort(key=_input_bytes, reverse=True)  # largest first: a shorter tail (results keep their order)
-        self.emit("stage_start", stage=stage.name, kind=stage.kind, tasks=len(specs), memory_mb=memory)
-        results: list[Any] = [None] * len(specs)
-        for position, outcome in run_with_retries(self.executor, specs, memory_mb=memory):
+        self.emit("stage_start", stage=stage.name, kind=stage.kind, tasks=len(items), memory_mb=memory)
+        for i in range(len(items)):
+            if i not in pending:
+                self.emit("task_end", stage=stage.name, partition=i, attempts=[])
+        for position, outcome in run_with_retries(JournalingExecutor(self.executor), specs, memory_mb=memory):
             index = specs[position].partition
             self.emit("task_end", stage=stage.name, partition=index, attempts=outcome.attempts)
             if outcome.error is not None:
@@ -205,7 +250,40 @@ class _Run:
         return results
 
 
-def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook] = ()) -> RunResult:
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _default_sigterm_in_child() -> None:
+    if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C (kpi.json written, scratch kept), when it would otherwise kill us."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({exc.args[0] if exc.args else 'SIGINT'})"
+    return str(exc) if isinstance(exc, CloudbuttonError) else f"{type(exc).__name__}: {exc}"
+
+
+def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook] = (),
+        outputs: Sequence[str] = ()) -> RunResult:
     """Run ``graph`` and return the last stage's output with the run's KPIs.
 
     Parameters
@@ -213,35 +291,55 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
     graph : Graph
         The stages to run, in declaration order.
     options : RunOptions, optional
-        Executor, workers, retries, KPI path...; defaults to threads on every CPU.
+        Executor, workers, retries, resume, KPI path...; defaults to threads on every CPU.
     hooks : sequence of Hook
         Extra observers, called after the KPI recorder and the progress bars.
+    outputs : sequence of str
+        The files or folders the graph writes (:func:`~cloudbutton.core.job.run_job` passes the
+        job's output): part of the run identity, never part of a task key, and while one is
+        missing the last stage is not reused.
 
     Returns
     -------
     RunResult
-        ``value`` is the last stage's output (a list for a map stage).  kpi.json
-        is written only when the run succeeds and ``options.kpi_path`` is set.
+        ``value`` is the last stage's output (a list for a map stage).  kpi.json is
+        written when ``options.kpi_path`` is set, for failed and interrupted runs too
+        (``"ok": false`` and the ``error``), before the error propagates.
     """
     options = options or RunOptions()
     recorder = KPIRecorder(options.prices)
-    job = _Run(graph, options, [recorder, ProgressHook(options.quiet), *hooks])
+    job = _Run(graph, options, [recorder, ProgressHook(options.quiet), *hooks], outputs)
     storage.configure(job.lithops_config)
     job.emit("run_start", graph=graph.name, executor=options.executor, workers=job.workers,
              options={"memory_mb": options.memory_mb, "retries": options.retries,
-                      "task_timeout_s": options.task_timeout_s,
+                      "task_timeout_s": options.task_timeout_s, "resume": options.resume, "output": options.output,
                       "spark_master": getattr(job.executor, "master", None), "output": options.output})
-    ok = False
+    ok, error = False, None
     try:
-        value = job.execute()
+        with _sigterm_as_interrupt():
+            value = job.execute()
         ok = True
+    except BaseException as exc:
+        error = _failure(exc)
+        raise
     finally:
         job.executor.shutdown()
         job.emit("run_end", ok=ok)
-        for scratch in (job.scratch, job.spill):
-            if scratch is not None:
-                storage.delete_prefix(scratch)
-    kpi = recorder.report()
-    if options.kpi_path:
-        write_kpi(kpi, options.kpi_path)
+        if job.journal is not None:
+            job.journal.close(ok, options.keep_scratch)
+        kpi = recorder.report()
+        kpi["run"]["error"] = error
+        kpi["run"]["reused_tasks"] = sum(job.reused.values())
+        kpi["run"]["run_folder"] = job.journal.root if job.journal is not None else None
+        for stage in kpi["stages"]:
+            stage["reused"] = job.reused.get(stage["name"], 0)
+            if stage["end_ts"] is None:  # the stage a failed run stopped in
+                stage["end_ts"] = kpi["run"]["ended"]
+        if options.kpi_path:
+            try:
+                write_kpi(kpi, options.kpi_path)
+            except Exception as exc:  # noqa: BLE001 - never hide the run's own error
+                if ok:
+                    raise
+                logging.getLogger("cloudbutton").warning("kpi.json of the failed run not written: %s", exc)
     return RunResult(value, kpi, options.kpi_path)

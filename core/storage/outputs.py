@@ -34,7 +34,8 @@ def atomic_output(uri: str, *, directory: bool = False) -> Iterator[str]:
     uri : str
         Final location (local path or object URI).
     directory : bool
-        Produce a folder rather than a file (a local folder replaces any old one).
+        Produce a folder rather than a file.  Into an existing local folder each file produced
+        moves to its place, replacing a file of the same name; no other file is touched.
     """
     remote = objects.is_object_uri(uri)
     if remote:
@@ -52,9 +53,10 @@ def atomic_output(uri: str, *, directory: bool = False) -> Iterator[str]:
         if remote:
             _publish(tmp, uri, directory)
         else:
-            if directory and os.path.isdir(final):
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            if directory and os.path.isdir(final):  # only the files produced move in; nothing else is touched
+                _merge_into(tmp, final)
+            else:
+                os.replace(tmp, final)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -62,6 +64,15 @@ def atomic_output(uri: str, *, directory: bool = False) -> Iterator[str]:
             os.remove(tmp)
         if remote:
             shutil.rmtree(parent, ignore_errors=True)
+
+
+def _merge_into(tmp: str, final: str) -> None:
+    """Move every file under folder ``tmp`` to the same relative path under ``final``."""
+    for root, _, files in os.walk(tmp):
+        target = os.path.join(final, os.path.relpath(root, tmp))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            os.replace(os.path.join(root, name), os.path.join(target, name))
 
 
 def _publish(path: str, uri: str, directory: bool) -> None:

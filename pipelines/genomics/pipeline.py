@@ -129,7 +129,7 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
           params={"bam": bam, "reference": reference, "params": params, "index": bam_index})
     g.reduce("merge", merge_task, over="call",
              params={"out": out, "header": header, "kind": kind, "index": vcf.index_suffix(kind, contigs)})
-    return Job(graph=g, output=out, summary=str)
+    return Job(graph=g, output=out, summary=str, inputs=[bam, reference])
 
 
 def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None,

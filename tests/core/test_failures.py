@@ -1,6 +1,7 @@
 """Retries, a task that keeps failing, timeouts and atomic outputs."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -79,8 +80,11 @@ def test_always_failing_task_stops_the_run_and_leaves_no_output(executor, tmp_pa
     assert "stage 'square'" in message and "partition 2" in message
     assert "ValueError: bad record 42" in message and "after 3 attempt" in message
     assert "Traceback" in info.value.traceback
-    assert not out.exists() and not (tmp_path / "kpi.json").exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name != "attempts"] == []
+    assert not out.exists()
+    kpi = json.loads((tmp_path / "kpi.json").read_text())  # a failed run is measured too
+    assert kpi["run"]["ok"] is False and "partition 2" in kpi["run"]["error"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "attempts") == [
+        "kpi.json", "kpi.timeline.png", "kpi.trace.json"]
 
 
 def test_failure_in_the_writing_task_leaves_no_partial_file(tmp_path: Path):
