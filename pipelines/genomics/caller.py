@@ -15,6 +15,7 @@ import pysam
 
 from .indels import WINDOW, IndelSite, ReadAlleles, candidate_sites, mismatch_mask, read_alleles, vcf_alleles
 from .likelihood import GENOTYPES, MAX_ALLELES, call_sites, damping_weights, genotype_loglik, phred_likelihoods
+from .ploidy import Ploidy
 from .reads import Observations, ReadFilters, collect
 from .reference import RefWindow
 
@@ -41,6 +42,8 @@ class CallParams:
         realignment this many and this fraction of the read pairs covering the anchor.
     max_indel : int
         Longest indel considered (bcftools ``--indel-size``).
+    ploidy : Ploidy
+        Copies per position (diploid by default; haploid or sex-chromosome presets).
     window : int
         Longest stretch called from one read fetch (bounds memory per task).
     """
@@ -51,6 +54,7 @@ class CallParams:
     indel_min_reads: int = 2
     indel_min_frac: float = 0.05
     max_indel: int = 110
+    ploidy: Ploidy = field(default_factory=Ploidy)
     window: int = 200_000
 
 
@@ -62,7 +66,7 @@ class Variant:
     ref: str
     alts: tuple[str, ...]
     qual: float
-    genotype: tuple[int, int]
+    genotype: tuple[int, ...]  # one allele index per copy (one when haploid)
     gq: int
     dp: int
     ad: tuple[int, ...]
@@ -110,20 +114,22 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
 
     # every SNP the pileup calls has its ALT reads realigned (BAQ's purpose): misaligned
     # reads near indels or from paralogous copies fit poorly and lose weight
-    pileup_calls = snps.genotype(obs, {})
+    snp_ploidy = params.ploidy.at(contig, snps.sites + ref.start)
+    pileup_calls = snps.genotype(obs, {}, snp_ploidy)
     called = snps.index_of([v.pos - 1 for v in pileup_calls])
     jobs = [job(site, _site_reads(obs, site.anchor, params.filters.max_depth), k)
             for k, site in enumerate(indel_sites)]
     jobs += [job(snps.site(i), snps.alt_reads(i), None) for i in called]
     realigned = read_alleles(obs, ref, jobs, mismatch_mask(obs, ref), params.filters.min_baseq) if jobs else []
-    out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params)
-    out += snps.genotype(obs, dict(zip(called.tolist(), realigned[len(indel_sites):])), only=called)
+    out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params,
+                           params.ploidy.at(contig, anchors))
+    out += snps.genotype(obs, dict(zip(called.tolist(), realigned[len(indel_sites):])), snp_ploidy, only=called)
     return sorted(v for v in out if start <= v.pos - 1 < end)
 
 
 def _record(pos: int, ref_allele: str, alt_alleles: list[str], ll_row: np.ndarray, genotype: int,
             qual: float, gq: int, counts: np.ndarray, evidence: tuple[np.ndarray, np.ndarray, np.ndarray],
-            extra: tuple[str, ...] = ()) -> Variant:
+            extra: tuple[str, ...] = (), haploid: bool = False) -> Variant:
     """A record carrying only the ALT alleles of the called genotype (REF first).
 
     ``evidence`` holds the allele, reverse-strand flag and MAPQ of every observation used;
@@ -139,9 +145,9 @@ def _record(pos: int, ref_allele: str, alt_alleles: list[str], ll_row: np.ndarra
     info = (*extra, f"MQ={int(np.rint(mapq.mean())) if mapq.size else 0}",
             f"MQ0F={float(np.mean(mapq == 0)) if mapq.size else 0:.4g}", "DP4=" + ",".join(map(str, dp4)))
     return Variant(pos=pos, ref=ref_allele, alts=tuple(alt_alleles[al - 1] for al in alleles[1:]),
-                   qual=round(float(qual), 2), genotype=(index[a], index[b]), gq=int(gq),
-                   dp=int(counts.sum()), ad=tuple(int(counts[al]) for al in alleles),
-                   pl=tuple(phred_likelihoods(ll_row, alleles)), info=info)
+                   qual=round(float(qual), 2), genotype=(index[a],) if haploid else (index[a], index[b]),
+                   gq=int(gq), dp=int(counts.sum()), ad=tuple(int(counts[al]) for al in alleles),
+                   pl=tuple(phred_likelihoods(ll_row, alleles, haploid)), info=info)
 
 
 @dataclass
@@ -178,10 +184,11 @@ class _SnpCandidates:
         """Reads whose kept base at candidate ``i`` is one of its ALT alleles."""
         return self.read[(self.s == i) & (self.allele > 0)]
 
-    def genotype(self, obs: Observations, realigned: dict[int, ReadAlleles],
+    def genotype(self, obs: Observations, realigned: dict[int, ReadAlleles], ploidy: np.ndarray,
                  only: np.ndarray | None = None) -> list[Variant]:
         """Calls from pileup observations, the ALT ones replaced by their realigned reads
-        where given; ``only`` restricts the output to these candidate indices."""
+        where given, at sites of the given ``ploidy`` (per candidate; 0 = not called);
+        ``only`` restricts the output to these candidate indices."""
         keep = ~(np.isin(self.s, np.fromiter(realigned, dtype=np.int64, count=len(realigned))) & (self.allele > 0))
         parts = [(self.s[keep], self.allele[keep], self.qual[keep], self.strand[keep], self.read[keep])]
         for i, found in realigned.items():
@@ -195,9 +202,11 @@ class _SnpCandidates:
             return []
         w = damping_weights((s * MAX_ALLELES + allele) * 2 + strand, qual)
         ll = genotype_loglik(s, allele, qual, w, self.n_alleles, 3)
-        calls = call_sites(ll)
+        calls = call_sites(ll, ploidy == 1)
         out = []
-        variant = calls.variant if only is None else calls.variant & np.isin(np.arange(self.sites.size), only)
+        variant = calls.variant & (ploidy > 0)
+        if only is not None:
+            variant &= np.isin(np.arange(self.sites.size), only)
         by_site = np.argsort(s, kind="stable")
         bounds = np.searchsorted(s[by_site], np.arange(self.sites.size + 1))
         for i in np.flatnonzero(variant):
@@ -207,7 +216,8 @@ class _SnpCandidates:
             evidence = (allele[mine], strand[mine].astype(bool), obs.read_mapq[read[mine]])
             out.append(_record(self.ref.start + p + 1, self.ref.seq[p], ["ACGT"[b] for b in bases[1:]], ll[i],
                                int(calls.genotype[i]), calls.qual[i], calls.gq[i],
-                               np.bincount(allele[mine], minlength=self.n_alleles[i]), evidence))
+                               np.bincount(allele[mine], minlength=self.n_alleles[i]), evidence,
+                               haploid=bool(ploidy[i] == 1)))
         return out
 
 
@@ -248,11 +258,15 @@ def _site_reads(obs: Observations, anchor: int, max_depth: int) -> np.ndarray:
 
 
 def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[ReadAlleles],
-                     params: CallParams) -> list[Variant]:
-    """Indel calls from the realigned per-read alleles of each candidate anchor, up to 3 ALT events."""
+                     params: CallParams, ploidy: np.ndarray) -> list[Variant]:
+    """Indel calls from the realigned per-read alleles of each candidate anchor, up to 3 ALT
+    events, at anchors of the given ``ploidy`` (per job; 0 = not called)."""
     kept: list[tuple[IndelSite, list[int], np.ndarray, np.ndarray, int]] = []
+    kept_ploidy: list[int] = []
     obs_site, obs_allele, obs_q, obs_strand = [], [], [], []
-    for (site, reads, _), found in zip(jobs, realigned):
+    for (site, reads, _), found, copies in zip(jobs, realigned, ploidy.tolist()):
+        if copies == 0:
+            continue
         # one observation per read pair (overlapping mates are one molecule): the best one
         tmpl = obs.read_tmpl[found.read]
         order = np.lexsort((-found.qual, tmpl))
@@ -274,13 +288,15 @@ def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[Re
         obs_q.append(q[use])
         obs_strand.append(obs.read_rev[read[use]].astype(np.int64))
         kept.append((site, ranked, np.bincount(allele[use], minlength=len(ranked) + 1), read[use], depth))
+        kept_ploidy.append(copies)
     if not kept:
         return []
     s, allele, q = np.concatenate(obs_site), np.concatenate(obs_allele), np.concatenate(obs_q)
     w = damping_weights((s * MAX_ALLELES + allele) * 2 + np.concatenate(obs_strand), q)
     n_alleles = np.array([len(k[1]) + 1 for k in kept])
     ll = genotype_loglik(s, allele, q, w, n_alleles, 1)
-    calls = call_sites(ll)
+    haploid = np.array(kept_ploidy) == 1
+    calls = call_sites(ll, haploid)
     out = []
     for i in np.flatnonzero(calls.variant):
         site, ranked, counts, reads, depth = kept[i]
@@ -290,5 +306,5 @@ def _genotype_indels(obs: Observations, ref: RefWindow, jobs, realigned: list[Re
         extra = ("INDEL", f"IDV={idv}", f"IMF={idv / max(depth, 1):.4g}")
         evidence = (allele[mine], obs.read_rev[reads].astype(bool), obs.read_mapq[reads])
         out.append(_record(site.anchor + 1, ref_allele, alts, ll[i], int(calls.genotype[i]),
-                           calls.qual[i], calls.gq[i], counts, evidence, extra))
+                           calls.qual[i], calls.gq[i], counts, evidence, extra, haploid=bool(haploid[i])))
     return out

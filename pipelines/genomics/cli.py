@@ -22,8 +22,14 @@ def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output: .vcf.gz (bgzip + .tbi), .vcf (plain) or .bcf (BCF + .csi)")
     parser.add_argument("--output-type", "-O", metavar="z|v|b",
                         help="z bgzip VCF, v plain VCF, b BCF (default from the --out name)")
-    parser.add_argument("--region", action="append", metavar="CHR:START-END",
+    parser.add_argument("--region", "-r", action="append", metavar="CHR:START-END",
                         help="region to call, 1-based inclusive (repeatable; default all contigs with reads)")
+    parser.add_argument("--regions-file", "-R", metavar="BED", help="BED of regions to call (with --region)")
+    parser.add_argument("--targets-file", "-T", metavar="BED",
+                        help="write only records whose POS lies in these BED intervals")
+    parser.add_argument("--ploidy", metavar="2|1|GRCh37|GRCh38",
+                        help="copies per position: 2 (default), 1, or an assembly's sex-chromosome preset")
+    parser.add_argument("--sex", default="F", metavar="F|M", help="sample sex for --ploidy presets (F)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--chunk-size", type=int, metavar="BP", help="target chunk length in bp")
     size.add_argument("--chunks", type=int, metavar="N",
@@ -38,6 +44,8 @@ def _build_call(args: argparse.Namespace) -> Job:
     job = build_call_job(args.bam, args.reference, args.out, regions=args.region, chunk_size=args.chunk_size,
                          chunks=args.chunks, min_qual=args.min_qual, min_mapq=args.min_mapq,
                          min_baseq=args.min_baseq, max_depth=args.max_depth, output_type=args.output_type,
+                         ploidy=args.ploidy, sex=args.sex, regions_file=args.regions_file,
+                         targets_file=args.targets_file,
                          command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if getattr(args, "plan", False):
         chunks = job.graph.stages["call"].over

@@ -116,15 +116,18 @@ def check_contigs(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile, r
 
 
 def resolve_regions(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile, reference: str,
-                    regions: list[str] | None, index: str | None = None) -> list[tuple[str, int, int]]:
-    """Requested regions, or every contig holding mapped reads, checked against the reference.
+                    regions: list[str] | None, index: str | None = None,
+                    bed_regions: list[tuple[str, int, int]] | None = None) -> list[tuple[str, int, int]]:
+    """Requested regions (``--region`` strings and BED intervals), or every contig holding
+    mapped reads, checked against the reference.
 
     Requested regions are put in reference order and overlapping or adjacent ones merged,
     so every position is called once whatever order they were given in.
     """
     lengths = dict(zip(aln.references, aln.lengths))
-    if regions:
-        out = merge_regions([parse_region(r, lengths) for r in regions], list(aln.references))
+    if regions or bed_regions:
+        wanted = [parse_region(r, lengths) for r in regions or []] + list(bed_regions or [])
+        out = merge_regions(wanted, list(aln.references))
     elif aln.is_cram:  # .crai has no per-contig counts: contigs with slices hold reads
         weights = data_weights(path, aln, index)
         out = [(n, 0, lengths[n]) for n, w in zip(aln.references, weights) if w.sum() > 0]
@@ -132,6 +135,29 @@ def resolve_regions(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile,
         stats = aln.get_index_statistics()
         out = [(s.contig, 0, lengths[s.contig]) for s in stats if s.mapped > 0]
     check_contigs(path, aln, fasta, reference, sorted({c for c, _, _ in out}))
+    return out
+
+
+def read_bed(path: str, lengths: dict[str, int]) -> list[tuple[str, int, int]]:
+    """Intervals of a BED file (0-based, half-open), checked against the contig ``lengths``."""
+    if not os.path.isfile(path):
+        raise InputError(path, "BED file not found")
+    out = []
+    with open(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.split()
+            try:
+                contig, start, end = fields[0], int(fields[1]), int(fields[2])
+            except (IndexError, ValueError):
+                raise InputError(path, f"line {number} is not CHROM START END") from None
+            if contig not in lengths:
+                raise InputError(path, f"line {number}: contig {contig!r} is not in the BAM")
+            if not 0 <= start < end <= lengths[contig]:
+                raise InputError(path, f"line {number}: interval {start}-{end} outside 0-{lengths[contig]} "
+                                       f"of {contig} or empty")
+            out.append((contig, start, end))
     return out
 
 

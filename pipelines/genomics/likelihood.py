@@ -33,6 +33,8 @@ _N_ALT = np.array([len({a, b} - {0}) for a, b in GENOTYPES])
 _LOG_PRIOR = np.log(np.where(_GB == 0, 1.0 - 1.5 * THETA,
                              np.where(_GA == 0, THETA, np.where(_GA == _GB, THETA / 2.0, THETA * THETA))))
 _LOG_SET_PRIOR = _N_ALT * np.log(THETA)
+# haploid sites: only a/a genotypes exist, with priors 1 - theta (REF) and theta per ALT
+_LOG_PRIOR_HAPLOID = np.where(_GA != _GB, -np.inf, np.where(_GA == 0, np.log(1.0 - THETA), np.log(THETA)))
 
 
 def genotype_index(a: int, b: int) -> int:
@@ -107,9 +109,16 @@ class SiteCalls:
     variant: np.ndarray  # bool: P(0/0 | D) < 0.5
 
 
-def call_sites(ll: np.ndarray) -> SiteCalls:
-    """QUAL, GT (index into ``GENOTYPES``), GQ and the variant flag from ``genotype_loglik``."""
-    post = ll + _LOG_PRIOR
+def call_sites(ll: np.ndarray, haploid: np.ndarray | None = None) -> SiteCalls:
+    """QUAL, GT (index into ``GENOTYPES``), GQ and the variant flag from ``genotype_loglik``.
+
+    Rows flagged ``haploid`` only consider a/a genotypes (read as the single allele a).
+    """
+    if haploid is not None and haploid.any():
+        ll = np.where(haploid[:, None] & (_GA != _GB)[None, :], -np.inf, ll)
+        post = ll + np.where(haploid[:, None], _LOG_PRIOR_HAPLOID[None, :], _LOG_PRIOR[None, :])
+    else:
+        post = ll + _LOG_PRIOR
     top = post.max(axis=1, keepdims=True)
     lse = top[:, 0] + np.log(np.exp(post - top).sum(axis=1))
     log_p00 = post[:, 0] - lse
@@ -123,8 +132,12 @@ def call_sites(ll: np.ndarray) -> SiteCalls:
     return SiteCalls(qual=qual, genotype=genotype, gq=gq, variant=log_p00 < np.log(0.5))
 
 
-def phred_likelihoods(ll_row: np.ndarray, alleles: list[int]) -> list[int]:
-    """PL over every genotype of ``alleles`` (REF first), in VCF order, minimum 0."""
-    idx = [genotype_index(alleles[a], alleles[b]) for b in range(len(alleles)) for a in range(b + 1)]
+def phred_likelihoods(ll_row: np.ndarray, alleles: list[int], haploid: bool = False) -> list[int]:
+    """PL over every genotype of ``alleles`` (REF first), in VCF order, minimum 0 (one per allele
+    when ``haploid``)."""
+    if haploid:
+        idx = [genotype_index(a, a) for a in alleles]
+    else:
+        idx = [genotype_index(alleles[a], alleles[b]) for b in range(len(alleles)) for a in range(b + 1)]
     pl = -10.0 * ll_row[idx] / _LN10
     return [int(x) for x in np.rint(pl - pl.min())]

@@ -15,9 +15,11 @@ from cloudbutton.core.storage import atomic_output
 
 from . import vcf
 from .caller import CallParams, call_chunk
-from .inputs import check_chunking, open_alignments, open_reference, resolve_regions, sample_name
+from .inputs import (check_chunking, merge_regions, open_alignments, open_reference, read_bed, resolve_regions,
+                     sample_name)
 from .inputs import output_type as output_type_of
 from .plan import Chunk, plan_chunks
+from .ploidy import Ploidy
 from .reads import ReadFilters
 
 
@@ -46,9 +48,13 @@ class CallSummary:
                 f"{self.indels} indels) from {self.chunks} chunks")
 
 
-def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams, index: str | None = None) -> ChunkCalls:
-    """Map task: the records owned by ``chunk``."""
+def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams, index: str | None = None,
+              targets: list[tuple[str, int, int]] | None = None) -> ChunkCalls:
+    """Map task: the records owned by ``chunk`` (only those whose POS lies in ``targets`` when given)."""
     variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
+    if targets is not None:
+        mine = [(s, e) for c, s, e in targets if c == chunk.contig and s < chunk.end and e > chunk.start]
+        variants = [v for v in variants if any(s <= v.pos - 1 < e for s, e in mine)]
     return ChunkCalls(chunk, [(v.pos, v.ref, ",".join(v.alts)) for v in variants],
                       [vcf.record(chunk.contig, v, params.min_qual) for v in variants])
 
@@ -82,7 +88,9 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z
 def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
                    chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
                    min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
-                   output_type: str | None = None, command: str | None = None) -> Job:
+                   output_type: str | None = None, ploidy: str | None = None, sex: str = "F",
+                   regions_file: str | None = None, targets_file: str | None = None,
+                   command: str | None = None) -> Job:
     """Check the inputs, plan the chunks and build the call graph (nothing is called yet).
 
     Parameters
@@ -101,6 +109,14 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
         Caller thresholds (bcftools-like defaults).
     output_type : str, optional
         ``z``, ``v`` or ``b`` (bcftools ``--output-type``); default from ``out``'s name.
+    ploidy, sex : str, optional
+        ``2`` (default), ``1`` or an assembly preset (``GRCh37``, ``GRCh38``: haploid X
+        outside the PARs and Y for ``sex`` M, no Y calls for F, haploid mitochondria).
+    regions_file : str, optional
+        BED of regions to call (bcftools ``-R``), added to ``regions``.
+    targets_file : str, optional
+        BED of targets (bcftools ``-T``): only records whose POS lies in one are written;
+        without regions, only the targets are called.
     command : str, optional
         Command line recorded in the VCF header.
 
@@ -112,21 +128,27 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     """
     kind = output_type_of(out, output_type)
     check_chunking(chunks, chunk_size)
+    copies = Ploidy.parse(ploidy, sex)
     fasta = open_reference(reference)
     aln, bam_index = open_alignments(bam, reference)
     with fasta, aln:
         sample = sample_name(bam, aln)
-        wanted = resolve_regions(bam, aln, fasta, reference, regions, bam_index)
+        lengths = dict(zip(aln.references, aln.lengths))
+        targets = merge_regions(read_bed(targets_file, lengths), list(aln.references)) if targets_file else None
+        bed_regions = read_bed(regions_file, lengths) if regions_file else None
+        if targets is not None and not regions and bed_regions is None:
+            bed_regions = targets
+        wanted = resolve_regions(bam, aln, fasta, reference, regions, bam_index, bed_regions)
         plan = plan_chunks(bam, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks, index=bam_index)
         ref_len = dict(zip(fasta.references, fasta.lengths))
         contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
     params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
-                        min_qual=min_qual)
+                        min_qual=min_qual, ploidy=copies)
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
     header = vcf.header(contigs, reference, sample, command, min_qual)
     g = Graph("genomics.call")
     g.map("call", call_task, over=plan,
-          params={"bam": bam, "reference": reference, "params": params, "index": bam_index})
+          params={"bam": bam, "reference": reference, "params": params, "index": bam_index, "targets": targets})
     g.reduce("merge", merge_task, over="call",
              params={"out": out, "header": header, "kind": kind, "index": vcf.index_suffix(kind, contigs)})
     return Job(graph=g, output=out, summary=str, inputs=[bam, reference])
@@ -135,7 +157,9 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
 def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
          chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
          min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250, output_type: str | None = None,
-         executor: str = "threads", workers: int | None = None, **run_options: Any) -> RunResult:
+         ploidy: str | None = None, sex: str = "F", regions_file: str | None = None,
+         targets_file: str | None = None, executor: str = "threads", workers: int | None = None,
+         **run_options: Any) -> RunResult:
     """Call SNPs and indels of one sample: BAM/CRAM + reference -> VCF (bgzip + index, plain or BCF).
 
     Same as ``cloudbutton genomics call``; ``run_options`` are further
@@ -144,5 +168,6 @@ def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None
     """
     job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
                          min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
-                         output_type=output_type, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
+                         output_type=output_type, ploidy=ploidy, sex=sex, regions_file=regions_file,
+                         targets_file=targets_file, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
     return run_job(job, executor=executor, workers=workers, **run_options)

@@ -42,7 +42,7 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
 def record(contig: str, v: Variant, min_qual: float) -> str:
     """One VCF data line (no newline)."""
     filters = (*(("LowQual",) if v.qual < min_qual else ()), *v.filters)
-    sample = ":".join([f"{v.genotype[0]}/{v.genotype[1]}", str(v.gq), str(v.dp),
+    sample = ":".join(["/".join(map(str, v.genotype)), str(v.gq), str(v.dp),
                        ",".join(map(str, v.ad)), ",".join(map(str, v.pl))])
     return "\t".join([contig, str(v.pos), ".", v.ref, ",".join(v.alts), f"{v.qual:.2f}",
                       ";".join(filters) or "PASS", ";".join([f"DP={v.dp}", *v.info]), "GT:GQ:DP:AD:PL", sample])

@@ -92,3 +92,14 @@ def test_plan_is_contiguous_and_balanced_by_data(na12878):
     assert len(chunks) == 6
     # reads live in 10.0-10.1 Mb only: balanced chunks give every chunk a share of them
     assert min(counts) > 0.05 * sum(counts), counts
+
+
+def test_ploidy_presets_follow_sex_and_pars():
+    from cloudbutton.pipelines.genomics.ploidy import Ploidy
+    pos = np.array([100, 1_000_000, 3_000_000])
+    male, female = Ploidy.parse("GRCh38", "M"), Ploidy.parse("GRCh38", "F")
+    assert male.at("chrX", pos).tolist() == [1, 2, 1]  # the PAR1 (10 kb - 2.78 Mb) stays diploid
+    assert female.at("chrX", pos).tolist() == [2, 2, 2]
+    assert male.at("chrY", pos).tolist() == [1, 1, 1] and female.at("chrY", pos).tolist() == [0, 0, 0]
+    assert Ploidy.parse("GRCh37", "F").at("MT", pos[:1]).tolist() == [1]
+    assert Ploidy.parse("1").at("chr1", pos).tolist() == [1, 1, 1]

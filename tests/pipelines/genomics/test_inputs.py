@@ -231,3 +231,34 @@ def test_overlapping_unsorted_regions_are_merged(tmp_path, tiny):
     call(tiny.bam, tiny.reference, parts, regions=[f"{c}:20001-25000", f"{c}:1-10000", f"{c}:8000-21000"],
          chunks=3, workers=2, quiet=True)
     assert _records(parts) == _records(whole) and len(_records(whole)) > 10
+
+
+def _bed(path, rows) -> str:
+    with open(path, "w") as fh:
+        fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in rows)
+    return str(path)
+
+
+def test_regions_and_targets_files(tmp_path, tiny, baseline):
+    c = tiny.contig
+    regions = _bed(tmp_path / "r.bed", [(c, 15000, 30000), (c, 0, 10000)])
+    assert _call(tmp_path, tiny.bam, tiny.reference, regions_file=regions) == \
+        _call(tmp_path, tiny.bam, tiny.reference, regions=[f"{c}:1-10000", f"{c}:15001-30000"])
+    rows = [(c, 2000, 9000), (c, 21000, 26000)]
+    targeted = _call(tmp_path, tiny.bam, tiny.reference, targets_file=_bed(tmp_path / "t.bed", rows))
+    inside = [r for r in baseline if any(s < int(r.split("\t")[1]) <= e for _, s, e in rows)]
+    assert targeted == inside and 0 < len(inside) < len(baseline)
+    with pytest.raises(InputError, match="not in the BAM"):
+        _call(tmp_path, tiny.bam, tiny.reference, regions_file=_bed(tmp_path / "bad.bed", [("nope", 0, 10)]))
+
+
+def test_haploid_calls_have_one_allele(tmp_path, tiny, baseline):
+    records = _call(tmp_path, tiny.bam, tiny.reference, ploidy="1")
+    assert records
+    for line in records:
+        fields = line.rstrip("\n").split("\t")
+        gt, pl = fields[9].split(":")[0], fields[9].split(":")[4]
+        assert "/" not in gt and gt != "0"
+        assert len(pl.split(",")) == 1 + len(fields[4].split(","))
+    hom = {r.split("\t")[1] for r in baseline if "\t1/1:" in r}
+    assert hom <= {r.split("\t")[1] for r in records}  # diploid hom-alt sites stay called
