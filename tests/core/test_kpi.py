@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from cloudbutton.core import PriceModel, RunOptions, run
+from cloudbutton.core import Graph, PriceModel, RunOptions, TaskFailed, run
 from cloudbutton.core.cli import main
 from cloudbutton.core.demo import make_text, wordcount_graph
 
@@ -105,3 +110,61 @@ def test_kpi_show_and_compare(kpi_run: Path, capsys):
     compared = capsys.readouterr().out
     assert "wall_s" in compared and "1.00x" in compared and "stage count wall_s" in compared
     assert main(["kpi", "show", str(kpi_run / "missing.json")]) == 1
+
+
+def fails_at_two(x: int) -> int:
+    if x == 2:
+        raise ValueError(f"bad record {x}")
+    return x
+
+
+def test_failed_run_writes_kpi_json_with_every_attempt_and_kpi_show_says_so(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("CLOUDBUTTON_CACHE", str(tmp_path / "cache"))
+    graph = Graph("failing")
+    graph.map("parse", fails_at_two, over=list(range(4)))
+    kpi_path = tmp_path / "kpi.json"
+    with pytest.raises(TaskFailed):
+        run(graph, RunOptions(executor="processes", workers=2, retries=1, quiet=True, kpi_path=str(kpi_path)))
+    kpi = json.loads(kpi_path.read_text())
+    assert kpi["run"]["ok"] is False
+    assert "stage 'parse' partition 2" in kpi["run"]["error"] and "bad record 2" in kpi["run"]["error"]
+    failed = [t for t in kpi["tasks"] if t["partition"] == 2]
+    assert [(t["attempt"], t["status"]) for t in failed] == [(0, "failed"), (1, "failed")]
+    assert all("bad record 2" in t["error"] for t in failed)
+    assert kpi["stages"][0]["end_ts"] >= kpi["stages"][0]["start_ts"]
+    assert (tmp_path / "kpi.timeline.png").stat().st_size > 0 and (tmp_path / "kpi.trace.json").exists()
+    assert main(["kpi", "show", str(kpi_path)]) == 0
+    assert capsys.readouterr().out.startswith("FAILED: stage 'parse' partition 2 failed after 2 attempt(s)")
+
+
+INTERRUPTED = '''
+import sys, time
+from pathlib import Path
+from cloudbutton.core import Graph, RunOptions, run
+
+def wait(x):
+    Path(sys.argv[1], f"started-{x}").touch()
+    time.sleep(60)
+    return x
+
+graph = Graph("interrupted")
+graph.map("wait", wait, over=[0, 1])
+run(graph, RunOptions(executor="processes", workers=2, quiet=True, kpi_path=sys.argv[2]))
+'''
+
+
+def test_sigterm_interrupted_run_writes_kpi_json(tmp_path: Path):
+    script, kpi_path = tmp_path / "driver.py", tmp_path / "kpi.json"
+    script.write_text(INTERRUPTED)
+    env = {**os.environ, "CLOUDBUTTON_CACHE": str(tmp_path / "cache"), "OPENBLAS_NUM_THREADS": "1"}
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(kpi_path)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("started-*")) and time.time() < deadline:
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=30) != 0
+    kpi = json.loads(kpi_path.read_text())
+    assert kpi["run"]["ok"] is False and kpi["run"]["error"] == "interrupted (SIGTERM)"
+    (marker,) = (tmp_path / "cache" / "runs").iterdir()  # kept for --resume
+    assert json.loads((marker / "run.json").read_text())["status"] == "failed"
