@@ -66,5 +66,5 @@ def wordcount_graph(text: str, out: str, partitions: int = 8, buckets: int = 4) 
 
 def wordcount_job(text: str, out: str, partitions: int = 8, buckets: int = 4) -> Job:
     """:func:`wordcount_graph` as a Job whose KPIs go beside ``out``."""
-    return Job(wordcount_graph(text, out, partitions, buckets), out,
+    return Job(wordcount_graph(text, out, partitions, buckets), out, inputs=[text],
                summary=lambda counts: f"{len(counts)} distinct words, {sum(counts.values())} in all -> {out}")

@@ -1,6 +1,8 @@
 """Graph declaration rules, the printed plan, and the CLI's discovery and common options."""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -55,16 +57,33 @@ def test_cli_runs_demo_and_writes_kpis_beside_output(tmp_path: Path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_cli_resume_reuses_every_finished_task(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("CLOUDBUTTON_CACHE", str(tmp_path / "cache"))
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--size-mb", "0.2", "--workers", "2", "--quiet"]
+    assert main([*argv, "--keep-scratch"]) == 0
+    counts = (tmp_path / "demo" / "counts.tsv").read_text()
+    assert len(os.listdir(tmp_path / "cache" / "runs")) == 1
+    assert main([*argv, "--resume", "--partitions", "4", "--keep-scratch"]) == 0  # other ranges: no key matches
+    kpi = json.loads((tmp_path / "demo" / "kpi.json").read_text())
+    assert {s["name"]: s["reused"] for s in kpi["stages"]} == {"count": 0, "sum": 0, "write": 0}
+    assert main([*argv, "--resume", "--partitions", "4"]) == 0
+    kpi = json.loads((tmp_path / "demo" / "kpi.json").read_text())
+    assert kpi["run"]["reused_tasks"] == 4 + 4 + 1 and kpi["run"]["tasks"] == 0
+    assert (tmp_path / "demo" / "counts.tsv").read_text() == counts
+    assert main(["kpi", "show", str(tmp_path / "demo" / "kpi.json")]) == 0
+    assert "9 finished task(s) reused" in capsys.readouterr().out
+
+
 def test_common_options_on_every_pipeline_command():
     pipelines = discover_pipelines()
     parser = build_parser(pipelines)
     help_text = parser.format_help()
-    for name in [*pipelines, "kpi", "demo"]:
+    for name in [*pipelines, "kpi", "clean", "demo"]:
         assert name in help_text
     for name, pipeline in pipelines.items():
         for command in pipeline.commands:
             sub = parser._subparsers._group_actions[0].choices[name]  # noqa: SLF001 - argparse has no public API
             cmd_help = sub._subparsers._group_actions[0].choices[command].format_help()  # noqa: SLF001
             for option in ("--executor", "--workers", "--memory", "--lithops-config", "--spark-master",
-                           "--kpi", "--plan"):
+                           "--kpi", "--plan", "--resume", "--overwrite", "--keep-scratch", "--scratch"):
                 assert option in cmd_help, (name, command, option)
