@@ -48,10 +48,12 @@ def _build_call(args: argparse.Namespace) -> Job:
                          targets_file=args.targets_file,
                          command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if getattr(args, "plan", False):
-        chunks = job.graph.stages["call"].over
-        print(f"{len(chunks)} chunks:")
-        for c in chunks:
-            print(f"  {c.index:>4}  {c}  ({c.end - c.start:,} bp)")
+        groups = job.graph.stages["call"].over
+        chunks = [c for g in groups for c in g.chunks]
+        print(f"{len(chunks)} chunks in {len(groups)} tasks:")
+        for g in groups:
+            for c in g.chunks:
+                print(f"  {c.index:>4}  {c}  ({c.end - c.start:,} bp)" + (f"  task {g.index}" if len(g.chunks) > 1 else ""))
     return job
 
 

@@ -18,18 +18,21 @@ from .caller import CallParams, call_chunk
 from .inputs import (check_chunking, merge_regions, open_alignments, open_reference, read_bed, resolve_regions,
                      sample_name)
 from .inputs import output_type as output_type_of
-from .plan import Chunk, plan_chunks
+from .plan import ChunkGroup, plan_chunks
 from .ploidy import Ploidy
 from .reads import ReadFilters
 
 
 @dataclass(frozen=True)
 class ChunkCalls:
-    """One chunk's VCF data lines and their (POS, REF, ALT) keys, in position order."""
+    """One task's records as BGZF blocks (no end-of-file block), with their counts."""
 
-    chunk: Chunk
-    keys: list[tuple[int, str, str]]
-    lines: list[str]
+    group: ChunkGroup
+    bgzf: bytes
+    records: int
+    passing: int
+    snps: int
+    indels: int
 
 
 @dataclass(frozen=True)
@@ -48,41 +51,47 @@ class CallSummary:
                 f"{self.indels} indels) from {self.chunks} chunks")
 
 
-def call_task(chunk: Chunk, *, bam: str, reference: str, params: CallParams, index: str | None = None,
+def call_task(group: ChunkGroup, *, bam: str, reference: str, params: CallParams, index: str | None = None,
               targets: list[tuple[str, int, int]] | None = None) -> ChunkCalls:
-    """Map task: the records owned by ``chunk`` (only those whose POS lies in ``targets`` when given)."""
-    variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
-    if targets is not None:
-        mine = [(s, e) for c, s, e in targets if c == chunk.contig and s < chunk.end and e > chunk.start]
-        variants = [v for v in variants if any(s <= v.pos - 1 < e for s, e in mine)]
-    return ChunkCalls(chunk, [(v.pos, v.ref, ",".join(v.alts)) for v in variants],
-                      [vcf.record(chunk.contig, v, params.min_qual) for v in variants])
+    """Map task: the records owned by the group's chunks (only those whose POS lies in
+    ``targets`` when given), compressed, in position order."""
+    lines: list[str] = []
+    counts = [0, 0, 0]
+    for chunk in group.chunks:
+        variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
+        if targets is not None:
+            mine = [(s, e) for c, s, e in targets if c == chunk.contig and s < chunk.end and e > chunk.start]
+            variants = [v for v in variants if any(s <= v.pos - 1 < e for s, e in mine)]
+        keys = [(v.pos, v.ref, v.alts) for v in variants]
+        if len(set(keys)) != len(keys) or keys != sorted(keys):
+            raise AssertionError(f"chunk {chunk}: records out of order or duplicated")
+        for v in variants:
+            line = vcf.record(chunk.contig, v, params.min_qual)
+            lines.append(line)
+            counts[0] += "\tPASS\t" in line
+            counts[1 if not v.is_indel else 2] += 1
+    return ChunkCalls(group, vcf.bgzf_block(lines), len(lines), *counts)
 
 
 def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z",
                index: str | None = ".tbi") -> CallSummary:
-    """Reduce task: concatenate chunks in reference order, refuse duplicates, write the VCF
-    (``kind`` z, v or b) and its ``index`` (suffix) atomically."""
-    parts = sorted(parts, key=lambda p: p.chunk.index)
-    seen: set[tuple[str, int, str, str]] = set()
-    lines: list[str] = []
-    for part in parts:
-        for key, line in zip(part.keys, part.lines):
-            full = (part.chunk.contig, *key)
-            if full in seen:
-                raise AssertionError(f"duplicate record {full} across chunks (chunk {part.chunk})")
-            seen.add(full)
-            lines.append(line)
+    """Reduce task: copy the tasks' compressed records in reference order into the output
+    (``kind`` z, v or b) and build its ``index`` (suffix), atomically.
+
+    Chunks own disjoint position ranges, so the parts need no sorting or de-duplication:
+    the merge holds only compressed bytes and streams them out.
+    """
+    parts = sorted(parts, key=lambda p: p.group.index)
     if index is None:
         with atomic_output(out) as tmp:
-            vcf.write(tmp, header, lines, kind, None)
+            vcf.write(tmp, header, (p.bgzf for p in parts), kind, None)
     else:
         with atomic_output(out) as tmp, atomic_output(out + index) as tmp_index:
-            vcf.write(tmp, header, lines, kind, index)
+            vcf.write(tmp, header, (p.bgzf for p in parts), kind, index)
             os.replace(tmp + index, tmp_index)
-    snps = sum(all(len(a) == len(k[2]) for a in k[3].split(",")) for k in seen)
-    return CallSummary(path=out, records=len(lines), passing=sum("\tPASS\t" in x for x in lines),
-                       snps=snps, indels=len(seen) - snps, chunks=len(parts))
+    return CallSummary(path=out, records=sum(p.records for p in parts), passing=sum(p.passing for p in parts),
+                       snps=sum(p.snps for p in parts), indels=sum(p.indels for p in parts),
+                       chunks=sum(len(p.group.chunks) for p in parts))
 
 
 def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | None = None,

@@ -35,6 +35,38 @@ class Chunk:
         return f"{self.contig}:{self.start + 1}-{self.end}"
 
 
+@dataclass(frozen=True)
+class ChunkGroup:
+    """The chunks one map task calls, in output order (several only for small contigs)."""
+
+    index: int
+    chunks: tuple[Chunk, ...]
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self.chunks))
+
+
+def group_chunks(chunks: list[Chunk], weights: list[float | None], target: float) -> list[ChunkGroup]:
+    """Pack runs of consecutive small chunks (weight under half of ``target``; ``None`` for a
+    piece of a split region, never packed) into shared tasks of at most ``target`` weight;
+    every other chunk is a task of its own.
+
+    A GRCh38 BAM's thousands of alt/decoy contigs then cost a few tasks, not one each.
+    """
+    groups: list[list[Chunk]] = []
+    load, packing = 0.0, False
+    for chunk, weight in zip(chunks, weights):
+        w = target if weight is None else weight
+        small = w < target / 2
+        if small and packing and load + w <= target:
+            groups[-1].append(chunk)
+            load += w
+        else:
+            groups.append([chunk])
+            load, packing = w, small
+    return [ChunkGroup(i, tuple(g)) for i, g in enumerate(groups)]
+
+
 def parse_region(text: str, lengths: dict[str, int]) -> tuple[str, int, int]:
     """``CHR``, ``CHR:START-END`` or ``CHR:START`` (1-based inclusive) -> (contig, start0, end0)."""
     m = re.fullmatch(r"(.+?)(?::([\d,]+)(?:-([\d,]+))?)?", text.strip())
@@ -131,8 +163,9 @@ def _snap_to_gap(fasta: pysam.FastaFile, contig: str, cut: int, lo: int, hi: int
 
 def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
                 regions: list[tuple[str, int, int]], *, chunk_size: int | None = None,
-                chunks: int | None = None, index: str | None = None) -> list[Chunk]:
-    """Chunks covering ``regions`` in order, balanced by data size from the index.
+                chunks: int | None = None, index: str | None = None) -> list[ChunkGroup]:
+    """Chunks covering ``regions`` in order, balanced by data size from the index, as map tasks
+    (small contigs' chunks share tasks, see :func:`group_chunks`).
 
     Parameters
     ----------
@@ -148,21 +181,27 @@ def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
     tid = {name: i for i, name in enumerate(bam.references)}
     region_w = [float(np.sum(_region_weight(weights[tid[c]], s, e))) for c, s, e in regions]
     total_bp = sum(e - s for _, s, e in regions)
+    total_w = sum(region_w)
+    by_data = not chunk_size and total_w > 0
     if chunk_size:
         counts = [max(1, math.ceil((e - s) / chunk_size)) for _, s, e in regions]
+        target = float(chunk_size)
     else:
         n = chunks or max(8, math.ceil(total_bp / 10_000_000))
-        total_w = sum(region_w)
         shares = [w / total_w if total_w else (e - s) / total_bp for w, (_, s, e) in zip(region_w, regions)]
         counts = [max(1, round(n * share)) for share in shares]
+        target = (total_w if by_data else total_bp) / n
     out: list[Chunk] = []
-    for (contig, start, end), n in zip(regions, counts):
+    sizes: list[float | None] = []
+    for (contig, start, end), n, rw in zip(regions, counts, region_w):
         n = min(n, end - start)
         cuts = [_snap_to_gap(fasta, contig, c, start, end) for c in _cuts(weights[tid[contig]], start, end, n)]
         bounds = sorted({start, end, *(c for c in cuts if start < c < end)})
         base = len(out)
         out.extend(Chunk(base + i, contig, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:])))
-    return out
+        whole = rw if by_data else float(end - start)
+        sizes.extend([whole] if len(bounds) == 2 else [None] * (len(bounds) - 1))
+    return group_chunks(out, sizes, target)
 
 
 def _region_weight(weights: np.ndarray, start: int, end: int) -> np.ndarray:

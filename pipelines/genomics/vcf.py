@@ -1,7 +1,9 @@
 """VCF 4.2 text for the caller's records, and bgzip + tabix output."""
 from __future__ import annotations
 
+import gzip
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 
 import pysam
@@ -61,29 +63,49 @@ def index_suffix(kind: str, contigs: Sequence[tuple[str, int]]) -> str | None:
     return ".tbi"
 
 
-def write(path: str, text_header: str, lines: Iterable[str], kind: str, index: str | None) -> None:
-    """Write the VCF as plain text (``v``), bgzip (``z``) or BCF (``b``), and its ``index`` suffix.
+#: The empty BGZF block that ends a BGZF file.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
-    The records go to a plain temporary file beside ``path`` first; htslib compresses
-    or converts it and builds the index (``path + index``).
+
+def bgzf_block(lines: Iterable[str]) -> bytes:
+    """``lines`` (newline-terminated here) as BGZF blocks without the end-of-file block.
+
+    Such pieces concatenate into one valid BGZF stream, so each map task compresses its
+    own records and the merge only copies bytes.
     """
-    plain = path + ".plain.tmp"
+    fd, tmp = tempfile.mkstemp(suffix=".bgzf")
+    os.close(fd)
     try:
-        with open(plain, "w") as fh:
-            fh.write(text_header)
+        with pysam.BGZFile(tmp, "wb") as out:
             for line in lines:
-                fh.write(line + "\n")
-        if kind == "v":
-            os.replace(plain, path)
-            return
-        if kind == "z":
-            pysam.tabix_compress(plain, path, force=True)
-        else:
-            bcftools.view("--no-version", "-Ob", "-o", path, plain, catch_stdout=False)
-        if kind == "z":
-            pysam.tabix_index(path, preset="vcf", force=True, csi=index == ".csi")
-        else:
-            bcftools.index("-f", "-c", path, catch_stdout=False)
+                out.write((line + "\n").encode())
+        with open(tmp, "rb") as fh:
+            data = fh.read()
     finally:
-        if os.path.exists(plain):
-            os.remove(plain)
+        os.remove(tmp)
+    return data[:-len(BGZF_EOF)] if data.endswith(BGZF_EOF) else data
+
+
+def write(path: str, text_header: str, parts: Iterable[bytes], kind: str, index: str | None) -> None:
+    """Write the header and the BGZF ``parts`` (in order) as bgzip VCF (``z``), plain VCF (``v``)
+    or BCF (``b``), and the index named by suffix ``index``.
+
+    Parts are copied (or decompressed) one at a time; htslib converts to BCF and builds
+    the index from the written file.
+    """
+    body = path if kind == "z" else path + ".bgzf.tmp"
+    try:
+        with open(body if kind != "v" else path, "wb") as fh:
+            fh.write(bgzf_block(text_header.splitlines()) if kind != "v" else text_header.encode())
+            for part in parts:
+                fh.write(part if kind != "v" else gzip.decompress(part))
+            if kind != "v":
+                fh.write(BGZF_EOF)
+        if kind == "z":
+            pysam.tabix_index(path, preset="vcf", force=True, csi=index == ".csi", index=path + index)
+        elif kind == "b":
+            bcftools.view("--no-version", "-Ob", "-o", path, body, catch_stdout=False)
+            bcftools.index("-f", "-c", "-o", path + index, path, catch_stdout=False)
+    finally:
+        if body != path and os.path.exists(body):
+            os.remove(body)

@@ -84,7 +84,8 @@ def test_glocal_costs_of_gaps_and_mismatches():
 
 def test_plan_is_contiguous_and_balanced_by_data(na12878):
     with pysam.AlignmentFile(na12878.bam) as bam, pysam.FastaFile(na12878.reference) as fa:
-        chunks = plan_chunks(na12878.bam, bam, fa, [("chr20", 9_000_000, 11_000_000)], chunks=6)
+        chunks = [c for g in plan_chunks(na12878.bam, bam, fa, [("chr20", 9_000_000, 11_000_000)], chunks=6)
+                  for c in g.chunks]
         assert chunks[0].start == 9_000_000 and chunks[-1].end == 11_000_000
         assert all(a.end == b.start for a, b in zip(chunks, chunks[1:]))
         assert [c.index for c in chunks] == list(range(len(chunks)))
@@ -103,3 +104,14 @@ def test_ploidy_presets_follow_sex_and_pars():
     assert male.at("chrY", pos).tolist() == [1, 1, 1] and female.at("chrY", pos).tolist() == [0, 0, 0]
     assert Ploidy.parse("GRCh37", "F").at("MT", pos[:1]).tolist() == [1]
     assert Ploidy.parse("1").at("chr1", pos).tolist() == [1, 1, 1]
+
+
+def test_small_regions_share_tasks(na12878):
+    regions = [("chr20", 10_000_000 + k * 5000, 10_001_000 + k * 5000) for k in range(20)]
+    with pysam.AlignmentFile(na12878.bam) as bam, pysam.FastaFile(na12878.reference) as fa:
+        groups = plan_chunks(na12878.bam, bam, fa, regions, chunks=4)
+        alone = plan_chunks(na12878.bam, bam, fa, regions[:1] + [("chr20", 10_200_000, 11_000_000)], chunks=4)
+    flat = [(c.contig, c.start, c.end) for g in groups for c in g.chunks]
+    assert flat == regions and [c.index for g in groups for c in g.chunks] == list(range(20))
+    assert 3 <= len(groups) <= 6  # 20 one-chunk regions packed into about 4 tasks
+    assert len(alone) >= 2  # a region big enough for its own task is never packed

@@ -182,7 +182,7 @@ def test_cli_plan_prints_chunks_and_runs_nothing(tmp_path, na12878, capsys):
                  "--region", na12878.region, "--chunks", "4", "--plan"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "4 chunks:" in text and "chr20:10000000-" in text
+    assert "4 chunks in 4 tasks:" in text and "chr20:10000000-" in text
     assert not out.exists()
 
 
@@ -262,3 +262,15 @@ def test_haploid_calls_have_one_allele(tmp_path, tiny, baseline):
         assert len(pl.split(",")) == 1 + len(fields[4].split(","))
     hom = {r.split("\t")[1] for r in baseline if "\t1/1:" in r}
     assert hom <= {r.split("\t")[1] for r in records}  # diploid hom-alt sites stay called
+
+
+def test_packed_small_regions_give_the_same_records(tmp_path, tiny):
+    regions = [f"{tiny.contig}:{k * 2500 + 1}-{k * 2500 + 1500}" for k in range(12)]
+    packed = call(tiny.bam, tiny.reference, str(tmp_path / "p.vcf.gz"), regions=regions, chunks=3,
+                  workers=2, quiet=True)
+    alone = call(tiny.bam, tiny.reference, str(tmp_path / "a.vcf.gz"), regions=regions, chunk_size=1500,
+                 workers=2, quiet=True)
+    assert packed.kpi["stages"][0]["partitions"] < 12 == alone.kpi["stages"][0]["partitions"]
+    assert packed.value.chunks == alone.value.chunks == 12
+    assert _records(str(tmp_path / "p.vcf.gz")) == _records(str(tmp_path / "a.vcf.gz"))
+    assert packed.value.records > 0
