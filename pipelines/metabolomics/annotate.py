@@ -15,9 +15,9 @@ from . import metrics
 
 LOW_MARGIN_DA = 1.0  # below a segment: the ppm half-window of its lightest ion
 HIGH_MARGIN_DA = 12.0  # above: the spread of an ion's top isotope peaks
-IMAGE_BATCH_VALUES = 2_000_000  # window peaks scored at once (~100 MB of temporaries)
+IMAGE_BATCH_VALUES = 250_000  # window peaks scored at once (~30 MB of temporaries, ~120 B per value)
 SCORE_COLUMNS = ("ion", "msm", "chaos", "spatial", "spectral", "mz_err_ppm", "n_pixels", "min_int", "max_int",
-                 "total_int")
+                 "total_int", "mz")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
     Returns
     -------
     dict with arrays ``ion, msm, chaos, spatial, spectral, mz_err_ppm, n_pixels, min_int, max_int,
-    total_int`` (one row per kept ion, in input order; intensities of the first isotope image) and
+    total_int, mz`` (one row per kept ion, in input order; intensities of the first isotope image,
+    ``mz`` its first centroid) and
     ``images``: for kept targets, every isotope image as parallel arrays ``ion, peak, pos`` (area
     positions) and ``value`` (float32).
     """
@@ -151,7 +152,7 @@ def score_segment(peaks: tuple[np.ndarray, np.ndarray, np.ndarray], ion_ids: np.
             i = sel[j]
             err = (sp["mz_mean"][j, 0] - theo_mz[i, 0]) / theo_mz[i, 0] * 1e6
             rows.append((ion_ids[i], msm, chaos, spat[j], spec[j], err, nnz[j, 0], val0[a:b].min(), val0[a:b].max(),
-                         sums[j, 0]))
+                         sums[j, 0], theo_mz[i, 0]))
             if is_target[i]:
                 c, d = bounds_all[j], bounds_all[j + 1]
                 images_out.append((np.full(d - c, ion_ids[i], dtype=np.int64), peak[c:d].astype(np.int8),

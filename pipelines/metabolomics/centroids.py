@@ -95,11 +95,32 @@ def compute_centroids(task: CentroidTask, *, ions: IonTable, model: IsotopeModel
     return ion_ids, mzs, ints
 
 
-def centroid_table(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_ions: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Gather the centroid tasks' outputs into ``(mzs, ints)`` arrays indexed by ion id."""
-    mzs = np.zeros((n_ions, parts[0][1].shape[1]))
-    ints = np.zeros_like(mzs)
-    for ids, m, i in parts:
-        mzs[ids], ints[ids] = m, i
-    return mzs, ints
+@dataclass(frozen=True)
+class SegmentCentroids:
+    """The centroids of the ions whose first centroid falls in one m/z segment (what an annotate task loads)."""
+
+    ion_ids: np.ndarray
+    mzs: np.ndarray
+    ints: np.ndarray
+    is_target: np.ndarray
+
+
+def centroid_segments(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, is_target: np.ndarray,
+                      bounds: np.ndarray, folder: str) -> list[storage.Ref]:
+    """Sort every ion's centroids into the m/z segments by first centroid; store one file per segment.
+
+    Returns one :class:`~cloudbutton.core.storage.Ref` per segment, so an annotate task
+    loads its own segment's centroids only.  Memory: 64 B per ion.
+    """
+    ids = np.concatenate([p[0] for p in parts])
+    mzs = np.concatenate([p[1] for p in parts])
+    ints = np.concatenate([p[2] for p in parts])
+    order = np.argsort(ids, kind="stable")
+    ids, mzs, ints = ids[order], mzs[order], ints[order]
+    segment = np.searchsorted(bounds, mzs[:, 0], side="right") - 1
+    refs = []
+    for k in range(len(bounds) - 1):
+        rows = np.flatnonzero(segment == k)
+        refs.append(storage.store(SegmentCentroids(ids[rows], mzs[rows], ints[rows], is_target[ids[rows]]),
+                                  f"{folder}/centroids-{k:05d}.pkl"))
+    return refs

@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "~/.cache/cloudbutton/centroids)")
     parser.add_argument("--no-centroid-cache", action="store_true", help="compute every centroid afresh")
     parser.add_argument("--partitions", type=int, help="spectra ranges read in parallel (default: 1 per 64 MB)")
-    parser.add_argument("--segments", type=int, help="m/z segments annotated in parallel (default: 1 per 20k ions)")
+    parser.add_argument("--segments", type=int, help="m/z segments annotated in parallel (default: 1 per 16 MB of .ibd or "
+                             "10k ions, more if --memory needs it)")
 
 
 def build(args: argparse.Namespace) -> Job:
@@ -62,7 +63,7 @@ def build(args: argparse.Namespace) -> Job:
         resolving_power=args.resolving_power, resolving_power_mz=args.resolving_power_mz,
         peak_model=args.peak_model, fdr_mode=args.fdr,
         centroid_cache=None if args.no_centroid_cache else args.centroid_cache,
-        dataset_partitions=args.partitions, segments=args.segments)
+        dataset_partitions=args.partitions, segments=args.segments, memory_mb=args.memory)
     return build_annotate_job(args.imzml, args.db, args.out, settings)
 
 

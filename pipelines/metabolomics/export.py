@@ -89,7 +89,7 @@ def _isobars(mz: np.ndarray, ppm: float) -> list[list[int]]:
     return [[int(order[j]) for j in range(a, b) if order[j] != i] for i, (a, b) in enumerate(zip(lo, hi))]
 
 
-def _rows(result: FdrResult, setup: Setup, centroid_mz: np.ndarray, ppm: float) -> list[dict[str, Any]]:
+def _rows(result: FdrResult, setup: Setup, ppm: float) -> list[dict[str, Any]]:
     """Annotation rows: per database, its targets with FDR < 1, by MSM (ties by ion name)."""
     ions, m = setup.ions, result.metrics
     scored = m["ion"].astype(np.int64)
@@ -100,14 +100,14 @@ def _rows(result: FdrResult, setup: Setup, centroid_mz: np.ndarray, ppm: float) 
         names = [ions.name(int(scored[r])) for r in chosen]
         chosen = chosen[np.lexsort((names, -m["msm"][chosen]))] if len(chosen) else chosen
         ids = scored[chosen]
-        isobars = [[int(ids[j]) for j in near] for near in _isobars(centroid_mz[ids], ppm)]
+        isobars = [[int(ids[j]) for j in near] for near in _isobars(m["mz"][chosen], ppm)]
         for r, ion, near in zip(chosen, ids, isobars):
             formula = str(ions.formula_names[ions.formula_idx[ion]])
             chem_mod, loss, adduct = ions.modifier_parts[str(ions.modifier_names[ions.modifier_idx[ion]])]
             molecules = db.molecules.get(formula, ())
             rows.append({
                 "database": db.name, "formula": formula, "chem_mod": chem_mod, "neutral_loss": loss,
-                "adduct": adduct, "ion": ions.name(int(ion)), "ion_id": int(ion), "mz": float(centroid_mz[ion]),
+                "adduct": adduct, "ion": ions.name(int(ion)), "ion_id": int(ion), "mz": float(m["mz"][r]),
                 "msm": m["msm"][r], "chaos": m["chaos"][r], "spatial": m["spatial"][r],
                 "spectral": m["spectral"][r], "fdr": fdr[r], "mz_err_ppm": m["mz_err_ppm"][r],
                 "n_pixels": int(m["n_pixels"][r]), "min_intensity": m["min_int"][r],
@@ -173,13 +173,12 @@ def _write_images(folder: str, wanted: set[int], setup: Setup, shape: tuple[int,
     return written
 
 
-def write_outputs(result: FdrResult, *, out: str, setup: Setup, shape: tuple[int, int],
-                  centroids: tuple[np.ndarray, np.ndarray], staging: str, n_segments: int, ppm: float,
+def write_outputs(result: FdrResult, *, out: str, setup: Setup, shape: tuple[int, int], staging: str, n_segments: int, ppm: float,
                   image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
     """Write ``annotations.csv``, ``metaspace_annotations.csv``, ``scores.csv`` and ``images/`` into ``out``,
-    atomically; then remove the staged images.
+    atomically; then remove the staging folder (staged images and centroid segments).
     """
-    rows = _rows(result, setup, centroids[0][:, 0], ppm)
+    rows = _rows(result, setup, ppm)
     wanted = {row["ion_id"] for row in rows if row["fdr"] <= image_fdr}
     with atomic_output(out, directory=True) as tmp:
         _write_tables(tmp, rows, result, setup, dataset_name, charge)

@@ -26,7 +26,7 @@ import numpy as np
 from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_job, storage
 
 from . import annotate as scoring
-from .centroids import N_SHARDS, CentroidTask, centroid_table, compute_centroids, default_cache_dir
+from .centroids import N_SHARDS, CentroidTask, SegmentCentroids, centroid_segments, compute_centroids, default_cache_dir
 from .export import IMAGE_FDR, save_images, staging_folder, staging_uri, write_outputs
 from .fdr import target_fdr
 from .formulas import MolecularDatabase, load_molecules, monoisotopic_mass, normalise_adduct, parse_modifiers
@@ -35,9 +35,44 @@ from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
 from .elements import ELECTRON_MASS
 from .isotopes import IsotopeModel
 
-DATASET_BYTES_PER_TASK = 64 << 20
+DATASET_BYTES_PER_TASK = 8 << 20  # a dataset task holds ~8x its share of the .ibd (measured)
 PPM_RANGE = (0.1, 100.0)
-IONS_PER_SEGMENT = 20_000
+IONS_PER_SEGMENT = 10_000  # METASPACE: n_centroids / 10k segments
+SEGMENT_IBD_BYTES = 4 << 20  # METASPACE: ds_MB / 50; ours smaller: annotate RSS grows ~10 B per .ibd byte (measured)
+TASK_BASE_MB = 130  # an annotate task's interpreter, numpy/scipy and one image batch (measured)
+MEMORY_PER_IBD_BYTE = 10.0  # peaks as f8/f8/i8 (2x the .ibd), their merge, sort and window copies (measured)
+MEMORY_PER_ION = 600  # centroids, window bounds and scores of a segment's ions, bytes (measured)
+
+
+def annotate_task_mb(ibd_bytes: int, n_ions: int, n_segments: int) -> float:
+    """Projected peak memory of one annotate task, MB: what it loads is its segment's share of the
+    dataset (plus the margins into its neighbours) and of the ions; nothing else grows with the inputs."""
+    share = ibd_bytes / n_segments + min(ibd_bytes, ibd_bytes * (1.0 + 12.0) / 900.0)  # margins: 13 Da of ~900
+    return TASK_BASE_MB + (share * MEMORY_PER_IBD_BYTE + n_ions / n_segments * MEMORY_PER_ION) / 2**20
+
+
+def plan_segments(ibd_bytes: int, n_ions: int, requested: int | None, memory_mb: int | None) -> int:
+    """m/z segments: as METASPACE, enough for both the data bytes and the ion count; more when
+    ``memory_mb`` needs it.
+
+    Raises
+    ------
+    InputError
+        When the requested count, or any count, would exceed ``memory_mb`` per task.
+    """
+    n = requested or max(2, -(-ibd_bytes // SEGMENT_IBD_BYTES), -(-n_ions // IONS_PER_SEGMENT))
+    if memory_mb is None or annotate_task_mb(ibd_bytes, n_ions, n) <= memory_mb:
+        return n
+    fit = next((m for m in (n * 2 ** i for i in range(1, 12)) if annotate_task_mb(ibd_bytes, n_ions, m) <= memory_mb),
+               None)
+    if fit is not None:
+        fit = next(m for m in range(n, fit + 1) if annotate_task_mb(ibd_bytes, n_ions, m) <= memory_mb)
+    if requested is None and fit is not None:
+        return fit
+    need = annotate_task_mb(ibd_bytes, n_ions, n)
+    advice = f"--segments {fit} would fit" if fit else "no segment count fits: raise --memory"
+    raise InputError("--memory", f"{memory_mb} MB per task is less than the ~{need:.0f} MB an annotate task "
+                                 f"needs with {n} segments; {advice}")
 
 
 @dataclass(frozen=True)
@@ -61,7 +96,8 @@ class Settings:
     image_fdr: float = IMAGE_FDR  # ion images (every isotope) of annotations at this FDR or better
     centroid_cache: str | None = "default"  # None: no cache; "default": default_cache_dir()
     dataset_partitions: int | None = None  # None: one per 64 MB of .ibd, at least 2
-    segments: int | None = None  # None: one per 20 000 ions, at least 2
+    segments: int | None = None  # None: enough for the data bytes, the ion count and memory_mb
+    memory_mb: int | None = None  # per-task memory the plan must fit (the CLI's --memory); None: no check
 
 
 @dataclass(frozen=True)
@@ -108,23 +144,27 @@ def read_spectra(part: SpectraRange, *, bounds: np.ndarray) -> list[tuple[int, A
     return scoring.split_peaks(read_peaks(part), bounds)
 
 
-def score_bucket(bucket: dict[int, list[Any]], *, centroids: tuple[np.ndarray, np.ndarray], setup: list[Setup],
-                 bounds: np.ndarray, params: scoring.ScoringParams, staging: str) -> list[dict]:
+def centroid_table(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, setup: list[Setup],
+                   bounds: np.ndarray, staging: str) -> list[storage.Ref]:
+    """Centroid-table task: the centroids split by m/z segment, one stored file per segment."""
+    return centroid_segments(parts, is_target=setup[0].ions.is_target, bounds=bounds, folder=staging)
+
+
+def score_bucket(bucket: dict[int, list[Any]], *, centroids: list[storage.Ref], bounds: np.ndarray,
+                 params: scoring.ScoringParams, sample_area: np.ndarray, staging: str) -> list[dict]:
     """Annotate task: score the ions whose first centroid falls in each segment of the bucket.
 
-    The targets' isotope images go to ``staging`` (one file per segment, written here);
-    only the scores travel on to the FDR stage.
+    Loads only its segments' peaks (the shuffle bucket) and centroids.  The targets'
+    isotope images go to ``staging`` (one file per segment, written here); only the
+    scores travel on to the FDR stage.
     """
-    mzs, ints = centroids
-    first, last = mzs[:, 0], mzs.max(axis=1)
-    is_target = setup[0].ions.is_target
     results = []
     for segment, chunks in bucket.items():
         peaks = scoring.merge_chunks(chunks)
-        ids = np.flatnonzero((first >= bounds[segment]) & (first < bounds[segment + 1]))
-        if len(ids) and last[ids].max() * (1 + params.ppm * 1e-6) >= bounds[segment + 1] + scoring.HIGH_MARGIN_DA:
+        seg: SegmentCentroids = storage.load(centroids[segment])
+        if len(seg.ion_ids) and seg.mzs.max() * (1 + params.ppm * 1e-6) >= bounds[segment + 1] + scoring.HIGH_MARGIN_DA:
             raise ValueError(f"an isotope pattern spans more than {scoring.HIGH_MARGIN_DA} Da")
-        scored = scoring.score_segment(peaks, ids, mzs[ids], ints[ids], is_target[ids], setup[0].sample_area, params)
+        scored = scoring.score_segment(peaks, seg.ion_ids, seg.mzs, seg.ints, seg.is_target, sample_area, params)
         save_images(scored.pop("images"), staging_uri(staging, segment))
         results.append(scored)
     return results
@@ -157,11 +197,10 @@ def compute_fdr(parts: list[list[dict]], *, setup: list[Setup], mode: str) -> Fd
     return FdrResult(metrics=merged, fdr=fdr)
 
 
-def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup],
-                   centroids: tuple[np.ndarray, np.ndarray], instrument: str, staging: str, n_segments: int,
+def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup], instrument: str, staging: str, n_segments: int,
                    ppm: float, image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
     """Export stage: write the output folder atomically; return a summary."""
-    summary = write_outputs(parts[0], out=out, setup=setup[0], shape=shape, centroids=centroids, staging=staging,
+    summary = write_outputs(parts[0], out=out, setup=setup[0], shape=shape, staging=staging,
                             n_segments=n_segments, ppm=ppm, image_fdr=image_fdr, dataset_name=dataset_name,
                             charge=charge)
     return {**summary, "instrument": instrument}
@@ -221,7 +260,7 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
     n_tasks = min(N_SHARDS, max(2, len(ions) // 20_000))
     tasks = [CentroidTask(tuple(range(t, N_SHARDS, n_tasks))) for t in range(n_tasks)]
     n_parts = settings.dataset_partitions or max(2, -(-storage.size(meta.ibd) // DATASET_BYTES_PER_TASK))
-    n_segments = settings.segments or max(2, -(-len(ions) // IONS_PER_SEGMENT))
+    n_segments = plan_segments(storage.size(meta.ibd), len(ions), settings.segments, settings.memory_mb)
     bounds = scoring.segment_bounds(_approx_mz(ions, model.charge), n_segments)
     params = scoring.ScoringParams(settings.ppm, settings.n_levels, settings.min_px, meta.shape)
 
@@ -229,13 +268,14 @@ def build_annotate_job(imzml: str, db: str | list[str], out: str, settings: Sett
     graph = Graph("metabolomics.annotate")
     graph.map("setup", prepare, over=[0], params={"imzml": str(imzml), "dbs": dbs, **ion_args})
     graph.map("centroids", centroids_task, over=tasks, side={"setup": "setup"}, params={"model": model, "cache": cache})
-    graph.reduce("centroid_table", centroid_table, over="centroids", params={"n_ions": len(ions)})
+    graph.reduce("centroid_table", centroid_table, over="centroids", side={"setup": "setup"},
+                 params={"bounds": bounds, "staging": staging})
     graph.map("dataset", read_spectra, over=spectra_ranges(meta, n_parts), params={"bounds": bounds})
     graph.shuffle("by_segment", over="dataset", partitions=n_segments)
-    graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table", "setup": "setup"},
-              params={"bounds": bounds, "params": params, "staging": staging})
+    graph.map("annotate", score_bucket, over="by_segment", side={"centroids": "centroid_table"},
+              params={"bounds": bounds, "params": params, "sample_area": meta.sample_area, "staging": staging})
     graph.reduce("fdr", compute_fdr, over="annotate", side={"setup": "setup"}, params={"mode": settings.fdr_mode})
-    graph.reduce("export", export_results, over="fdr", side={"setup": "setup", "centroids": "centroid_table"},
+    graph.reduce("export", export_results, over="fdr", side={"setup": "setup"},
                  params={"out": out, "shape": meta.shape, "instrument": instrument_note, "staging": staging,
                          "n_segments": n_segments, "ppm": settings.ppm, "image_fdr": settings.image_fdr,
                          "dataset_name": os.path.splitext(os.path.basename(str(imzml).rstrip("/")))[0],
@@ -278,6 +318,8 @@ def annotate(imzml: str, db: str | list[str], out: str, *, executor: str = "thre
     """
     fields = Settings.__dataclass_fields__
     settings = Settings(**{k: v for k, v in kwargs.items() if k in fields})
-    run_kwargs = {k: v for k, v in kwargs.items() if k not in fields}
+    if "memory_mb" in kwargs:
+        settings = replace(settings, memory_mb=kwargs["memory_mb"])
+    run_kwargs = {k: v for k, v in kwargs.items() if k not in fields or k == "memory_mb"}
     job = build_annotate_job(imzml, db, out, settings)
     return run_job(job, RunOptions(executor=executor, workers=workers, **run_kwargs))

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from cloudbutton.core.cli import main
-from cloudbutton.pipelines.metabolomics import annotate
+from cloudbutton.core.errors import InputError
+from cloudbutton.pipelines.metabolomics import Settings, annotate, build_annotate_job
+from cloudbutton.pipelines.metabolomics.pipeline import annotate_task_mb, plan_segments
 from cloudbutton.pipelines.metabolomics.synthetic import SyntheticDataset
 
 from .conftest import PC_34_1
@@ -143,3 +145,17 @@ def test_molecules_isomers_and_one_fdr_per_database(synthetic_sets: list[Synthet
     assert {f"{ion}.png" for ion in confident} <= images
     assert any(p.name.endswith(".isotope1.png") for p in (both / "images" / "isotopes").glob("*.png"))
     assert not Path(str(both) + ".images-staging").exists()
+
+
+def test_plan_refuses_segments_over_memory(synthetic_sets: list[SyntheticDataset], tmp_path: Path) -> None:
+    """The per-task memory projection picks enough segments, or names the count that would fit."""
+    ds = synthetic_sets[0]
+    ibd = Path(ds.imzml).with_suffix(".ibd").stat().st_size
+    one = annotate_task_mb(ibd, 20_000, 1)
+    assert annotate_task_mb(ibd, 20_000, 4) < one and annotate_task_mb(ibd * 9, 20_000, 9) < one * 1.2
+    budget = int(annotate_task_mb(ibd, 20_000, 3)) + 1
+    assert plan_segments(ibd, 20_000, None, budget) >= 3
+    with pytest.raises(InputError, match=r"--memory: .* with 1 segments; --segments 3 would fit"):
+        plan_segments(ibd, 20_000, 1, budget)
+    with pytest.raises(InputError, match="no segment count fits"):
+        build_annotate_job(ds.imzml, ds.db, str(tmp_path / "out"), Settings(segments=2, memory_mb=64))
