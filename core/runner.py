@@ -313,7 +313,7 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
     job.emit("run_start", graph=graph.name, executor=options.executor, workers=job.workers,
              options={"memory_mb": options.memory_mb, "retries": options.retries,
                       "task_timeout_s": options.task_timeout_s, "resume": options.resume, "output": options.output,
-                      "spark_master": getattr(job.executor, "master", None), "output": options.output})
+                      "spark_master": getattr(job.executor, "master", None)})
     ok, error = False, None
     try:
         with _sigterm_as_interrupt():
