@@ -1,4 +1,5 @@
-"""``cloudbutton geospatial dem|classify``: the CLI plugin (entry point ``cloudbutton.pipelines:geospatial``)."""
+"""``cloudbutton geospatial dem|classify|dsm|chm|density|hag``: the CLI plugin (entry point
+``cloudbutton.pipelines:geospatial``)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
 from .pipeline import GROUND_MODES, build_classify_job, build_dem_job
+from .products import DSM_METHODS, build_chm_job, build_density_job, build_dsm_job, build_hag_job
 from .report import report
 
 
@@ -27,26 +29,79 @@ def _smrf_from(args: argparse.Namespace) -> dict[str, float | None]:
     return {name: getattr(args, name) for name in ("cell", "slope", "window", "threshold", "scalar")}
 
 
-def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_grid_arguments(parser: argparse.ArgumentParser, ground: bool = True) -> None:
+    """Inputs, output, grid and tiles (every raster product), and the ground filter when ``ground``."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="LAS/LAZ files, folders or globs")
-    parser.add_argument("--out", required=True, metavar="DEM.tif", help="output Cloud-Optimised GeoTIFF")
+    parser.add_argument("--out", required=True, metavar="OUT.tif", help="output Cloud-Optimised GeoTIFF")
     parser.add_argument("--resolution", type=float, default=1.0, help="cell size in map units (1)")
     parser.add_argument("--tile-size", type=float, help="tile side in map units (250 m)")
-    parser.add_argument("--buffer", type=float, help="points triangulated beyond each tile, map units (30 m)")
-    parser.add_argument("--ground", choices=GROUND_MODES, default="smrf",
-                        help="smrf: classify ground; class: use existing classes 2 and 9 (smrf)")
     parser.add_argument("--crs", help="CRS to assign, e.g. EPSG:25831, to files without one")
     parser.add_argument("--force-crs", action="store_true",
                         help="assign --crs even to files whose CRS differs (no reprojection)")
-    parser.add_argument("--hillshade", metavar="PNG|TIF", help="also write a shaded relief: .png, or .tif georeferenced")
+    if ground:
+        parser.add_argument("--buffer", type=float, help="points triangulated beyond each tile, map units (30 m)")
+        _add_ground_arguments(parser)
+
+
+def _add_ground_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ground", choices=GROUND_MODES, default="smrf",
+                        help="smrf: classify ground; class: use existing classes 2 and 9 (smrf)")
     _add_smrf_arguments(parser)
 
 
+def _grid_from(args: argparse.Namespace) -> dict:
+    return {"resolution": args.resolution, "tile_size": args.tile_size, "crs": args.crs, "force_crs": args.force_crs}
+
+
+def _ground_from(args: argparse.Namespace) -> dict:
+    return {"buffer": args.buffer, "ground": args.ground, "smrf": _smrf_from(args), "denoise": args.denoise}
+
+
+def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_grid_arguments(parser)
+    parser.add_argument("--hillshade", metavar="PNG|TIF", help="also write a shaded relief: .png, or .tif georeferenced")
+
+
+def _add_dsm_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_grid_arguments(parser)
+    parser.add_argument("--method", choices=DSM_METHODS, default="max",
+                        help="max: highest first/only return per cell, floored at the DTM; tin: TIN of "
+                             "first/only returns (max)")
+
+
+def _add_density_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_grid_arguments(parser, ground=False)
+
+
+def _add_hag_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="one LAS/LAZ file")
+    parser.add_argument("--out", required=True, metavar="OUT.las|laz",
+                        help="copy with a HeightAboveGround extra dimension (float32, map units)")
+    parser.add_argument("--resolution", type=float, default=1.0, help="cell size of the DTM used, map units (1)")
+    parser.add_argument("--tile-size", type=float, help="tile side in map units (250 m)")
+    parser.add_argument("--buffer", type=float, help="points triangulated beyond each tile, map units (30 m)")
+    _add_ground_arguments(parser)
+
+
 def _build_dem(args: argparse.Namespace) -> Job:
-    return build_dem_job(args.inputs, args.out, resolution=args.resolution, tile_size=args.tile_size,
-                         buffer=args.buffer, ground=args.ground, crs=args.crs, force_crs=args.force_crs,
-                         hillshade=args.hillshade,
-                         smrf=_smrf_from(args), denoise=args.denoise)
+    return build_dem_job(args.inputs, args.out, hillshade=args.hillshade, **_grid_from(args), **_ground_from(args))
+
+
+def _build_dsm(args: argparse.Namespace) -> Job:
+    return build_dsm_job(args.inputs, args.out, method=args.method, **_grid_from(args), **_ground_from(args))
+
+
+def _build_chm(args: argparse.Namespace) -> Job:
+    return build_chm_job(args.inputs, args.out, **_grid_from(args), **_ground_from(args))
+
+
+def _build_density(args: argparse.Namespace) -> Job:
+    return build_density_job(args.inputs, args.out, **_grid_from(args))
+
+
+def _build_hag(args: argparse.Namespace) -> Job:
+    return build_hag_job(args.input, args.out, resolution=args.resolution, tile_size=args.tile_size,
+                         **_ground_from(args))
 
 
 def _add_classify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +139,18 @@ def _classify_fingerprint(out: str) -> str:
     return digest.hexdigest()
 
 
+def _hag_fingerprint(out: str) -> str:
+    """SHA-256 of the points' coordinates and heights above ground, in file order."""
+    import laspy
+
+    with laspy.open(out) as reader:
+        points = reader.read()
+    digest = hashlib.sha256()
+    for field in ("X", "Y", "Z", "HeightAboveGround"):
+        digest.update(points[field].tobytes())
+    return digest.hexdigest()
+
+
 def _sample(folder: str) -> list[str]:
     """Write the synthetic 2 x 2-tile survey in ``folder``; the arguments of a DTM over it."""
     from .synthetic import write_sample
@@ -102,6 +169,18 @@ pipeline = Pipeline(
         "classify": Command(help="classify ground with SMRF after ELM noise (2 ground, 7 noise; other classes kept)",
                             add_arguments=_add_classify_arguments, build=_build_classify,
                             fingerprint=_classify_fingerprint, output_name="classified.laz"),
+        "dsm": Command(help="surface model: highest first return per cell (floored at the DTM) or a TIN",
+                       add_arguments=_add_dsm_arguments, build=_build_dsm, fingerprint=_dem_fingerprint,
+                       output_name="dsm.tif"),
+        "chm": Command(help="canopy height model: DSM - DTM (>= 0) in one run",
+                       add_arguments=_add_grid_arguments, build=_build_chm, fingerprint=_dem_fingerprint,
+                       output_name="chm.tif"),
+        "density": Command(help="points (not noise) per square metre of each cell",
+                           add_arguments=_add_density_arguments, build=_build_density, fingerprint=_dem_fingerprint,
+                           output_name="density.tif"),
+        "hag": Command(help="copy of a LAS/LAZ file with a HeightAboveGround extra dimension",
+                       add_arguments=_add_hag_arguments, build=_build_hag, fingerprint=_hag_fingerprint,
+                       output_name="hag.laz"),
     },
     sample=_sample,
 )

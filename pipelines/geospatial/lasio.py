@@ -53,9 +53,10 @@ class Points:
     z: np.ndarray
     classification: np.ndarray
     last: np.ndarray  # last or only return: the SMRF working set
+    first: np.ndarray  # first or only return: the top surface
     index: np.ndarray  # position of the point in its file
 
-    FIELDS = ("x", "y", "z", "classification", "last", "index")
+    FIELDS = ("x", "y", "z", "classification", "last", "first", "index")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -68,7 +69,7 @@ class Points:
     def concat(parts: list["Points"]) -> "Points":
         """Join point sets in order (an empty list gives an empty set)."""
         if not parts:
-            return Points(*(np.zeros(0, d) for d in (float, float, float, np.uint8, bool, np.int64)))
+            return Points(*(np.zeros(0, d) for d in (float, float, float, np.uint8, bool, bool, np.int64)))
         return Points(*(np.concatenate([getattr(p, n) for p in parts]) for n in Points.FIELDS))
 
 
@@ -264,6 +265,7 @@ def read_part(part: ReadPart, chunk: int = CHUNK_POINTS) -> Points:
                         z=np.asarray(record.z)[keep],
                         classification=np.asarray(record.classification, np.uint8)[keep],
                         last=np.asarray(record.return_number)[keep] >= np.asarray(record.number_of_returns)[keep],
+                        first=np.asarray(record.return_number)[keep] <= 1,
                         index=keep.astype(np.int64) + start,
                     )
                 )

@@ -15,52 +15,42 @@ from typing import Any, Mapping, Sequence
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
-from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, plan_reads, read_source
 from .ground import GroundFilter
-from .noise import ElmParams
+from .lasio import metres_per_unit, plan_reads
+from .plan import (TILE_SIZE_M, Layout, SmrfOptions, check_suffix, extent_of, given_or_default, ground_filter,
+                   index_inputs, plan_layout)
 from .raster import HILLSHADE_SUFFIXES
-from .smrf import SmrfParams
-from .tasks import MAX_BUFFER_GROWTH, classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
+from .tasks import classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
 
 GROUND_MODES = ("smrf", "class")
-#: Default tile side and buffer, in metres (converted to the CRS's unit).
-TILE_SIZE_M, BUFFER_M = 250.0, 30.0
 
 
-def index_inputs(inputs: str | Sequence[str]) -> list[LasSource]:
-    """Expand the inputs and read every header (bounds, counts, CRS)."""
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    if not items:
-        raise InputError("INPUT", "no input given")
-    return [read_source(uri) for uri in expand_inputs([os.fspath(i) for i in items])]
+def terrain_stages(g: Graph, layout: Layout, ground: str, flt: GroundFilter, cells: str | None = None) -> None:
+    """Add the DTM stages to ``g``: read -> [SMRF per tile] -> TIN per tile (stage ``tin``).
+
+    ``cells="max"`` also carries each tile core's highest first returns to its ``tin`` task (CHM).
+    """
+    if ground not in GROUND_MODES:
+        raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
+    params = {"tiles": layout.tiles, "grid": layout.grid}
+    parts = len(layout.tiles)
+    if ground == "smrf":
+        g.map("read", read_and_route, over=plan_reads(layout.sources),
+              params={**params, "reach": flt.margin, "select": "all", "cells": cells})
+        g.shuffle("by_tile", over="read", partitions=parts)
+        g.map("ground", ground_and_route, over="by_tile", params={**params, "flt": flt, "reach": layout.halo})
+        g.shuffle("ground_by_tile", over="ground", partitions=parts)
+    else:
+        g.map("read", read_and_route, over=plan_reads(layout.sources),
+              params={**params, "reach": layout.halo, "select": "ground", "cells": cells})
+        g.shuffle("ground_by_tile", over="read", partitions=parts)
+    g.map("tin", tin_tile, over="ground_by_tile", params={**params, "halo": layout.halo, "extent": layout.extent})
 
 
-def _extent(sources: list[LasSource]) -> tuple[float, float, float, float]:
-    return (
-        min(s.bounds[0] for s in sources),
-        min(s.bounds[1] for s in sources),
-        max(s.bounds[2] for s in sources),
-        max(s.bounds[3] for s in sources),
-    )
-
-
-SmrfOptions = SmrfParams | Mapping[str, float | None] | None
-
-
-def _given_or_default(value: float | None, metres: float, unit: float) -> float:
-    """``value`` (map units) when given, else ``metres`` converted to a map unit of ``unit`` metres."""
-    return metres / unit if value is None else value
-
-
-def ground_filter(units: tuple[float, float], given: SmrfOptions = None, denoise: bool = True) -> GroundFilter:
-    """The ground filter for map units of (horizontal, vertical) metres: PDAL's SMRF and ELM defaults
-    converted from metres, SMRF overridden by the ``given`` values (map units); a bad value is an InputError.
-    ``denoise=False`` drops the ELM noise stage."""
-    try:
-        smrf = given if isinstance(given, SmrfParams) else SmrfParams.for_unit(*units, **dict(given or {}))
-    except ValueError as exc:
-        raise InputError("SMRF parameters", str(exc)) from None
-    return GroundFilter(smrf, ElmParams.for_unit(*units) if denoise else None)
+def mosaic_params(layout: Layout, out: str, product: str, hillshade: str | None = None) -> dict[str, Any]:
+    """Parameters of the ``mosaic`` reduce for ``product`` written to ``out``."""
+    return {"grid": layout.grid, "crs_wkt": layout.crs_wkt, "out": out, "hillshade": hillshade,
+            "tiles": len(layout.tiles), "product": product}
 
 
 def build_dem_job(
@@ -93,46 +83,20 @@ def build_dem_job(
         ones to change; by default PDAL's, in metres converted to the CRS's units (z in the vertical CRS's).
     denoise : label low noise with ELM (PDAL's defaults) before SMRF; such points are never ground.
     """
-    if ground not in GROUND_MODES:
-        raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
-    _check_suffix(out, (".tif", ".tiff"), "a GeoTIFF (.tif)")
     if hillshade:
-        _check_suffix(hillshade, HILLSHADE_SUFFIXES, "a .png picture or a .tif GeoTIFF")
-    sources = index_inputs(inputs)
-    crs_wkt = common_crs(sources, crs, force_crs)
-    units = metres_per_unit(crs_wkt, crs or sources[0].uri)
-    flt = ground_filter(units, smrf, denoise)
-    tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
-    buffer = _given_or_default(buffer, BUFFER_M, units[0])
-    extent = _extent(sources)
-    grid = plan_grid(extent, resolution)
-    tiles = plan_tiles(grid, tile_size, buffer)
-    halo = buffer * MAX_BUFFER_GROWTH
-    layout = {"tiles": tiles, "grid": grid}
+        check_suffix(hillshade, HILLSHADE_SUFFIXES, "a .png picture or a .tif GeoTIFF")
+    layout = plan_layout(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, crs=crs,
+                         force_crs=force_crs)
     g = Graph("geospatial.dem")
-    if ground == "smrf":
-        g.map("read", read_and_route, over=plan_reads(sources),
-              params={**layout, "reach": flt.margin, "ground_only": False})
-        g.shuffle("by_tile", over="read", partitions=len(tiles))
-        g.map("ground", ground_and_route, over="by_tile", params={**layout, "flt": flt, "reach": halo})
-        g.shuffle("ground_by_tile", over="ground", partitions=len(tiles))
-    else:
-        g.map("read", read_and_route, over=plan_reads(sources), params={**layout, "reach": halo, "ground_only": True})
-        g.shuffle("ground_by_tile", over="read", partitions=len(tiles))
-    g.map("tin", tin_tile, over="ground_by_tile", params={**layout, "halo": halo, "extent": extent})
-    g.reduce("mosaic", mosaic, over="tin",
-             params={"grid": grid, "crs_wkt": crs_wkt, "out": out, "hillshade": hillshade, "tiles": len(tiles)})
-    return Job(graph=g, output=out, summary=_dem_summary, inputs=[s.uri for s in sources])
+    terrain_stages(g, layout, ground, ground_filter(layout.units, smrf, denoise))
+    g.reduce("mosaic", mosaic, over="tin", params=mosaic_params(layout, out, "dtm", hillshade))
+    return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
 
-def _check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
-    if not os.fspath(path).lower().endswith(suffixes):
-        raise InputError(os.fspath(path), f"output must be {what}")
-
-
-def _dem_summary(value: dict[str, Any]) -> str:
-    line = (f"DTM {value['out']}: {value['width']} x {value['height']} cells at {value['resolution']}, "
-            f"{value['valid_fraction']:.1%} valid, {value['tiles']} tile{'s' if value['tiles'] != 1 else ''}")
+def raster_summary(value: dict[str, Any]) -> str:
+    """The run's summary line: product, grid, coverage, tiles, and the uncertain tiles' cores."""
+    line = (f"{value.get('product', 'dtm').upper()} {value['out']}: {value['width']} x {value['height']} cells "
+            f"at {value['resolution']}, {value['valid_fraction']:.1%} valid, {value['tiles']} tile{'s' if value['tiles'] != 1 else ''}")
     cores = value.get("uncertain_cores", [])
     if cores:
         shown = "; ".join("x {:.0f}-{:.0f} y {:.0f}-{:.0f}".format(c[0], c[2], c[1], c[3]) for c in cores[:5])
@@ -186,13 +150,13 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
         raise InputError(input, f"classify takes one file, got {len(sources)}")
     units = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
     flt = ground_filter(units, smrf, denoise)
-    tile_size = _given_or_default(tile_size, TILE_SIZE_M, units[0])
-    grid = plan_grid(_extent(sources), flt.smrf.cell, option="--cell")
+    tile_size = given_or_default(tile_size, TILE_SIZE_M, units[0])
+    grid = plan_grid(extent_of(sources), flt.smrf.cell, option="--cell")
     tiles = plan_tiles(grid, tile_size, flt.margin)
     layout = {"tiles": tiles, "grid": grid}
     g = Graph("geospatial.classify")
     g.map("read", read_and_route, over=plan_reads(sources),
-          params={**layout, "reach": flt.margin, "ground_only": False})
+          params={**layout, "reach": flt.margin, "select": "all"})
     g.shuffle("by_tile", over="read", partitions=len(tiles))
     g.map("ground", classify_tile, over="by_tile", params={**layout, "flt": flt})
     g.reduce("write", write_classes, over="ground",

@@ -1,9 +1,10 @@
 """Task functions of the geospatial stage graphs (module-level, pure, picklable).
 
 Points are decoded once (``read_and_route``) and sent to every tile that
-needs them; ``ground_and_route`` classifies a tile's own points with SMRF and
-sends its ground points on; ``tin_tile`` grids a tile; ``mosaic`` and
-``write_classes`` assemble the outputs.
+needs them, or reduced to per-cell partials (highest return, counts);
+``ground_and_route`` classifies a tile's own points with SMRF and sends its
+ground points on; ``tin_tile`` grids a tile, ``cells_tile`` merges a tile's
+partials; ``mosaic`` and ``write_classes`` assemble the outputs.
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy as np
 
 from cloudbutton.core.storage import atomic_output, open_input
 
+from .cells import CellPart, cell_parts, merge_parts
 from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
 from .raster import write_cog, write_hillshade
 from .report import qa_tags
-from .ground import GroundFilter, decide
+from .ground import NOISE_CLASSES, GroundFilter, decide
+from .hag import Targets
 from .noise import NOISE_CLASS
 from .tin import Block, tin_grid
 
@@ -27,6 +30,8 @@ GROUND_CLASSES = (2, 9)
 #: A tile receives the ground points up to this multiple of its buffer, to
 #: check (and if needed grow) the window it triangulates.
 MAX_BUFFER_GROWTH = 4
+#: Points a read task sends on: all, the ground classes, or first/only returns that are not noise (the top).
+SELECTIONS = ("all", "ground", "first")
 
 
 @dataclass(frozen=True)
@@ -39,30 +44,57 @@ class TileDem:
     ground: int  # ground points triangulated
     buffer: float  # largest distance triangulated beyond the core
     uncertain: bool  # some core cell could still differ from an untiled run
+    surface: np.ndarray | None = None  # float32 highest first return per core cell (CHM runs)
 
 
-def _tile_points(groups: dict[int, list[Points]]) -> tuple[int, Points] | None:
-    """The one tile of a shuffle bucket (one bucket per tile) and its points, or None when empty."""
+Routed = Points | CellPart | Targets
+
+
+def _tile_items(groups: dict[int, list[Routed]]) -> tuple[int, Points, list[CellPart]] | None:
+    """The one tile of a shuffle bucket (one bucket per tile), its points and its cell partials; None when empty."""
     if not groups:
         return None
-    (tile, parts), = groups.items()
-    return tile, Points.concat(parts)
+    (tile, items), = groups.items()
+    return tile, Points.concat([i for i in items if isinstance(i, Points)]), [i for i in items if isinstance(i, CellPart)]
 
 
-def _route(pts: Points, tiles: list[Tile], grid: GridSpec, reach: float) -> list[tuple[int, Points]]:
+def _route(pts: Points, tiles: list[Tile], grid: GridSpec, reach: float) -> list[tuple[int, Routed]]:
     return [(tile, pts.take(idx)) for tile, idx in tiles_reaching(pts.x, pts.y, tiles, grid, reach)]
 
 
-def read_and_route(part: ReadPart, *, tiles: list[Tile], grid: GridSpec, reach: float, ground_only: bool
-                   ) -> list[tuple[int, Points]]:
-    """Decode one range of points and send each to every tile within ``reach`` of it.
+def _select(pts: Points, which: str) -> Points:
+    if which == "ground":
+        return pts.take(np.isin(pts.classification, GROUND_CLASSES))
+    if which == "first":
+        return pts.take(pts.first & ~np.isin(pts.classification, NOISE_CLASSES))
+    return pts
 
-    ``ground_only`` keeps just the points already classified ground (``--ground class``).
+
+def _own(pts: Points, tiles: list[Tile], grid: GridSpec, tile: int | None = None) -> list[tuple[int, Routed]]:
+    """The points as Targets of the tile whose core holds each (only ``tile``'s when given)."""
+    owner = owner_tiles(pts.x, pts.y, tiles, grid)
+    keys = [tile] if tile is not None else np.unique(owner).tolist()
+    return [(int(t), Targets(pts.take(owner == t))) for t in keys if (owner == t).any()]
+
+
+def read_and_route(part: ReadPart, *, tiles: list[Tile], grid: GridSpec, reach: float | None, select: str = "all",
+                   cells: str | None = None, targets: bool = False) -> list[tuple[int, Routed]]:
+    """Decode one range of points and send each selected point to every tile within ``reach`` of it.
+
+    ``select`` is one of SELECTIONS (``"ground"``: classes 2 and 9, for
+    ``--ground class``); ``reach=None`` sends no points. ``cells`` also sends
+    each tile core a partial statistic of its cells: ``"max"`` (highest
+    first/only return that is not noise) or ``"count"`` (points that are not noise).
+    ``targets`` sends every point to its own tile as a height-above-ground target.
     """
     pts = read_part(part)
-    if ground_only:
-        pts = pts.take(np.isin(pts.classification, GROUND_CLASSES))
-    return _route(pts, tiles, grid, reach)
+    out = [] if reach is None else _route(_select(pts, select), tiles, grid, reach)
+    if targets:
+        out += _own(pts, tiles, grid)
+    if cells is not None:
+        top = _select(pts, "first") if cells == "max" else pts.take(~np.isin(pts.classification, NOISE_CLASSES))
+        out += cell_parts(top.x, top.y, top.z, tiles, grid, cells)
+    return out
 
 
 def own_decisions(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
@@ -77,54 +109,94 @@ def own_decisions(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, 
     return pts.take(found.ground & own), pts.take(found.noise & own)
 
 
-def ground_and_route(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter,
-                     reach: float) -> list[tuple[int, Points]]:
-    """Classify one tile's points and send its ground points to every tile within ``reach``."""
-    found = _tile_points(groups)
+def ground_and_route(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter,
+                     reach: float, targets: bool = False) -> list[tuple[int, Routed]]:
+    """Classify one tile's points and send its ground points to every tile within ``reach``
+    (its cell partials go on to the same tile; with ``targets``, its own points too)."""
+    found = _tile_items(groups)
     if found is None:
         return []
-    tile, pts = found
+    tile, pts, parts = found
     ground, _ = own_decisions(tile, pts, tiles=tiles, grid=grid, flt=flt)
-    return _route(ground, tiles, grid, reach)
+    own = _own(pts, tiles, grid, tile) if targets else []
+    return _route(ground, tiles, grid, reach) + [(tile, p) for p in parts] + own
 
 
-def tin_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, halo: float,
+def tin_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, halo: float,
              extent: tuple[float, float, float, float]) -> TileDem | None:
     """Triangulate a tile's ground points (core + buffer) and keep the core cells.
 
     The tile holds every ground point within ``halo`` of its core, so each
     triangle a core cell uses is checked against them (see ``tin_grid``).
+    Highest-return partials, when sent (CHM), become the tile's ``surface``.
     """
-    found = _tile_points(groups)
+    found = _tile_items(groups)
     if found is None:
         return None
-    index, pts = found
+    index, pts, parts = found
     tile = tiles[index]
+    surface = merge_parts(parts, tile, "max") if parts else None
     limit = (tile.core[0] - halo, tile.core[1] - halo, tile.core[2] + halo, tile.core[3] + halo)
     result = tin_grid(pts.x, pts.y, pts.z, grid, Block(tile.col0, tile.row0, tile.ncols, tile.nrows),
                       window=tile.read, limit=limit, extent=extent)
     w = result.window
     used = max(tile.core[0] - w[0], tile.core[1] - w[1], w[2] - tile.core[2], w[3] - tile.core[3])
     inside = ((pts.x >= w[0]) & (pts.x <= w[2]) & (pts.y >= w[1]) & (pts.y <= w[3])).sum()
-    return TileDem(tile.col0, tile.row0, result.dem, int(inside), float(used), result.uncertain)
+    return TileDem(tile.col0, tile.row0, result.dem, int(inside), float(used), result.uncertain, surface)
 
 
-def assemble(items: list[TileDem | None], grid: GridSpec) -> np.ndarray:
-    """Place tile cores onto the full grid (NaN where nothing was computed)."""
+def cells_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, how: str, scale: float = 1.0
+               ) -> TileDem | None:
+    """Merge a tile core's cell partials into its block (highest return, or count times ``scale``)."""
+    found = _tile_items(groups)
+    if found is None:
+        return None
+    index, _, parts = found
+    tile = tiles[index]
+    block = merge_parts(parts, tile, how)
+    if how == "count":
+        block = (block * np.float32(scale)).astype(np.float32)
+    return TileDem(tile.col0, tile.row0, block, 0, 0.0, False)
+
+
+def assemble(items: list[TileDem | None], grid: GridSpec, layer: str = "dem") -> np.ndarray:
+    """Place tile cores' ``layer`` (``"dem"`` or ``"surface"``) onto the full grid (NaN where nothing was computed)."""
     dem = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     for item in filter(None, items):
-        nrows, ncols = item.dem.shape
-        dem[item.row0 : item.row0 + nrows, item.col0 : item.col0 + ncols] = item.dem
+        block = getattr(item, layer)
+        if block is None:
+            continue
+        nrows, ncols = block.shape
+        dem[item.row0 : item.row0 + nrows, item.col0 : item.col0 + ncols] = block
     return dem
 
 
-def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: str, hillshade: str | None,
-           tiles: int) -> dict:
-    """Write the assembled DEM as a COG (and optional hillshade PNG); return a summary."""
+def product_raster(items: list[TileDem | None], grid: GridSpec, product: str) -> np.ndarray:
+    """The raster of ``product`` from the tiles' blocks.
+
+    Tiles that carry a ``surface`` (highest first return per cell) next to
+    their terrain give a DSM floored at the terrain (empty cells take the
+    terrain, so DSM >= DTM everywhere) and a CHM = that DSM minus the terrain.
+    """
     dem = assemble(items, grid)
+    if product not in ("dsm", "chm") or not any(i is not None and i.surface is not None for i in items):
+        return dem
+    top = np.fmax(assemble(items, grid, "surface"), dem)
+    return top if product == "dsm" else (top - dem).astype(np.float32)
+
+
+def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: str, hillshade: str | None,
+           tiles: int, product: str = "dtm") -> dict:
+    """Write the assembled raster as a COG (and optional hillshade); return a summary.
+
+    ``product`` names the raster: ``"dtm"``, ``"density"``, ``"dsm"`` or ``"chm"``
+    (see :func:`product_raster`).
+    """
+    dem = product_raster(items, grid, product)
     done = [i for i in items if i is not None]
     valid = np.isfinite(dem)
     summary = {
+        "product": product,
         "out": out,
         "width": grid.width,
         "height": grid.height,
@@ -155,17 +227,17 @@ def _core_bounds(item: TileDem, grid: GridSpec) -> tuple[float, float, float, fl
     return (xmin, ymax - nrows * grid.res, xmin + ncols * grid.res, ymax)
 
 
-def classify_tile(groups: dict[int, list[Points]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
+def classify_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (in the file) of the ground and of the noise points whose cell lies in this tile's core.
 
     Every point belongs to exactly one core (by its grid cell), so the tiles'
     answers together cover the file once.
     """
-    found = _tile_points(groups)
+    found = _tile_items(groups)
     if found is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    tile, pts = found
+    tile, pts, _ = found
     ground, noise = own_decisions(tile, pts, tiles=tiles, grid=grid, flt=flt)
     return np.sort(ground.index), np.sort(noise.index)
 

@@ -15,7 +15,7 @@ from pyproj import CRS
 from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial import classify, dem
 from cloudbutton.pipelines.geospatial.ground import GroundFilter
-from cloudbutton.pipelines.geospatial.pipeline import _dem_summary, build_classify_job, build_dem_job
+from cloudbutton.pipelines.geospatial.pipeline import raster_summary, build_classify_job, build_dem_job
 from cloudbutton.pipelines.geospatial.lasio import ReadPart, plan_reads, read_part, read_source
 from cloudbutton.pipelines.geospatial.synthetic import make_survey, write_tiles
 
@@ -221,9 +221,9 @@ def test_outputs_must_be_geotiffs(tmp_path, sample_tiles):
 def test_summary_names_the_uncertain_tiles():
     value = {"out": "d.tif", "width": 10, "height": 10, "resolution": 1.0, "valid_fraction": 1.0, "tiles": 4,
              "uncertain_cores": [(100.0, 200.0, 150.0, 250.0)]}
-    assert _dem_summary(value).endswith("1 uncertain tile (a hole wider than the halo: cells may differ from an "
+    assert raster_summary(value).endswith("1 uncertain tile (a hole wider than the halo: cells may differ from an "
                                         "untiled run; a larger --buffer checks them): x 100-150 y 200-250")
-    assert "uncertain" not in _dem_summary({**value, "uncertain_cores": []})
+    assert "uncertain" not in raster_summary({**value, "uncertain_cores": []})
 
 
 def test_tiles_without_ground_give_nodata_not_a_crash(tmp_path):

@@ -1,0 +1,98 @@
+"""Planning a geospatial job in the driver, from headers only: inputs, CRS, units, global grid and tiles.
+
+Every raster product plans the same way, so a DSM, CHM or density raster
+over the same inputs and resolution lies on the DTM's grid, cell for cell.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from cloudbutton.core import InputError
+
+from .grid import GridSpec, Tile, plan_grid, plan_tiles
+from .ground import GroundFilter
+from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, read_source
+from .noise import ElmParams
+from .smrf import SmrfParams
+
+#: Default tile side and buffer, in metres (converted to the CRS's unit).
+TILE_SIZE_M, BUFFER_M = 250.0, 30.0
+#: A tile receives the ground points up to this multiple of its buffer, to
+#: check (and if needed grow) the window it triangulates.
+MAX_BUFFER_GROWTH = 4
+
+SmrfOptions = SmrfParams | Mapping[str, float | None] | None
+
+
+def index_inputs(inputs: str | Sequence[str]) -> list[LasSource]:
+    """Expand the inputs and read every header (bounds, counts, CRS)."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not items:
+        raise InputError("INPUT", "no input given")
+    return [read_source(uri) for uri in expand_inputs([os.fspath(i) for i in items])]
+
+
+def extent_of(sources: list[LasSource]) -> tuple[float, float, float, float]:
+    """Union of the inputs' header bounds (xmin, ymin, xmax, ymax)."""
+    return (
+        min(s.bounds[0] for s in sources),
+        min(s.bounds[1] for s in sources),
+        max(s.bounds[2] for s in sources),
+        max(s.bounds[3] for s in sources),
+    )
+
+
+def given_or_default(value: float | None, metres: float, unit: float) -> float:
+    """``value`` (map units) when given, else ``metres`` converted to a map unit of ``unit`` metres."""
+    return metres / unit if value is None else value
+
+
+def ground_filter(units: tuple[float, float], given: SmrfOptions = None, denoise: bool = True) -> GroundFilter:
+    """The ground filter for map units of (horizontal, vertical) metres: PDAL's SMRF and ELM defaults
+    converted from metres, SMRF overridden by the ``given`` values (map units); a bad value is an InputError.
+    ``denoise=False`` drops the ELM noise stage."""
+    try:
+        smrf = given if isinstance(given, SmrfParams) else SmrfParams.for_unit(*units, **dict(given or {}))
+    except ValueError as exc:
+        raise InputError("SMRF parameters", str(exc)) from None
+    return GroundFilter(smrf, ElmParams.for_unit(*units) if denoise else None)
+
+
+def check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    """InputError unless ``path`` ends in one of ``suffixes`` (case-insensitive)."""
+    if not os.fspath(path).lower().endswith(suffixes):
+        raise InputError(os.fspath(path), f"output must be {what}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A planned raster job: inputs, CRS and units, the global grid and its buffered tiles."""
+
+    sources: list[LasSource]
+    crs_wkt: str
+    units: tuple[float, float]  # metres per map unit of x/y and of z
+    extent: tuple[float, float, float, float]
+    grid: GridSpec
+    tiles: list[Tile]
+    buffer: float
+
+    @property
+    def halo(self) -> float:
+        """How far around its core a tile receives ground points to certify its triangles."""
+        return self.buffer * MAX_BUFFER_GROWTH
+
+
+def plan_layout(inputs: str | Sequence[str], out: str, *, resolution: float, tile_size: float | None,
+                buffer: float | None, crs: str | None, force_crs: bool) -> Layout:
+    """Index the headers and plan the grid and tiles of a raster written to ``out`` (a .tif)."""
+    check_suffix(out, (".tif", ".tiff"), "a GeoTIFF (.tif)")
+    sources = index_inputs(inputs)
+    crs_wkt = common_crs(sources, crs, force_crs)
+    units = metres_per_unit(crs_wkt, crs or sources[0].uri)
+    tile_size = given_or_default(tile_size, TILE_SIZE_M, units[0])
+    buffer = given_or_default(buffer, BUFFER_M, units[0])
+    extent = extent_of(sources)
+    grid = plan_grid(extent, resolution)
+    return Layout(sources, crs_wkt, units, extent, grid, plan_tiles(grid, tile_size, buffer), buffer)
