@@ -1,6 +1,7 @@
 """Lithops executor: tasks as serverless functions (AWS Lambda, IBM, GCP, Azure, Kubernetes or localhost)."""
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
@@ -44,9 +45,10 @@ class LithopsExecutor:
 
         import lithops
 
-        # A call that died is reported (and retried) by the core, in one line: no Lithops warning per call.
-        logging.getLogger("lithops.future").setLevel(logging.ERROR)
         self.fexec = lithops.FunctionExecutor(config=self.config)
+        # A call that died is reported (and retried) by the core, in one line: no Lithops warning per call.
+        # (Set after the executor exists: it reconfigures Lithops' loggers.)
+        logging.getLogger("lithops.future").setLevel(logging.ERROR)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
         from lithops.wait import ANY_COMPLETED
@@ -54,7 +56,8 @@ class LithopsExecutor:
         futures = self.fexec.map(
             fn, [(item,) for item in items],
             runtime_memory=None if self.localhost else memory_mb,
-            timeout=int(self.timeout_s) + 1 if self.timeout_s else None,
+            # the task's own alarm stops it at the limit; Lithops kills a call stuck past it (native code)
+            timeout=math.ceil(self.timeout_s * 1.2) + 3 if self.timeout_s else None,
         )
         index = {id(f): i for i, f in enumerate(futures)}
         pending = list(futures)

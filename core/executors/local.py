@@ -67,17 +67,19 @@ class ThreadsExecutor:
         for _ in range(min(self.workers, len(items))):
             add_thread()
         try:
-            for _ in range(len(items)):
-                while True:
-                    try:
-                        position, value, error = results.get(timeout=self._wait(lock, running))
-                        break
-                    except queue.Empty:
-                        for slot, position, started in self._expired(lock, running, abandoned):
-                            add_thread()
-                            yield position, crashed(
-                                items[position], f"TaskTimeout: timed out after {self.timeout_s:g} s (thread "
-                                "abandoned: it keeps running, its result is ignored)", start_ts=started)
+            remaining = len(items)
+            while remaining:
+                try:
+                    position, value, error = results.get(timeout=self._wait(lock, running))
+                except queue.Empty:
+                    for slot, position, started in self._expired(lock, running, abandoned):
+                        remaining -= 1
+                        add_thread()
+                        yield position, crashed(
+                            items[position], f"TaskTimeout: timed out after {self.timeout_s:g} s (thread "
+                            "abandoned: it keeps running, its result is ignored)", start_ts=started)
+                    continue
+                remaining -= 1
                 if error is not None:
                     raise error
                 yield position, value
