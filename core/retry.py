@@ -46,5 +46,6 @@ def run_with_retries(executor: Executor, specs: Sequence[TaskSpec], *, memory_mb
             else:
                 retry.append(position)
         if not reported:
-            raise RuntimeError(f"executor {executor.name!r} reported none of {len(todo)} task(s)")
+            name = getattr(executor, "name", type(executor).__name__)
+            raise RuntimeError(f"executor {name!r} reported none of {len(todo)} task(s)")
         todo = sorted(retry + [i for i in todo if i not in reported])

@@ -127,8 +127,8 @@ def killed_worker(x: int) -> int:
     return x
 
 
-def test_a_killed_worker_fails_its_task_by_name(tmp_path: Path):
+def test_a_killed_worker_fails_its_own_task_by_name_after_its_retries(tmp_path: Path):
     graph = Graph("crash")
-    graph.map("work", killed_worker, over=[0, 1])
-    with pytest.raises(TaskFailed, match="stage 'work' partition .*worker lost"):
+    graph.map("work", killed_worker, over=[0, 1, 2])
+    with pytest.raises(TaskFailed, match=r"^stage 'work' partition 1 failed after 3 attempt\(s\): worker lost: "):
         run(graph, RunOptions(executor="processes", workers=1, quiet=True))
