@@ -8,7 +8,7 @@ import hashlib
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
-from .pipeline import GROUND_MODES, build_classify_job, build_dem_job
+from .pipeline import GROUND_MODES, INTERPOLATIONS, build_classify_job, build_dem_job
 from .products import DSM_METHODS, build_chm_job, build_density_job, build_dsm_job, build_hag_job
 from .report import report
 
@@ -59,6 +59,10 @@ def _ground_from(args: argparse.Namespace) -> dict:
 
 def _add_dem_arguments(parser: argparse.ArgumentParser) -> None:
     _add_grid_arguments(parser)
+    parser.add_argument("--interpolation", choices=INTERPOLATIONS, default="tin",
+                        help="tin: Delaunay, linear; idw: 10 nearest ground points within 50 m, power 2 (tin)")
+    parser.add_argument("--max-edge", type=float,
+                        help="TIN: cells under triangles with a longer edge (map units) are no data (lakes, voids)")
     parser.add_argument("--hillshade", metavar="PNG|TIF", help="also write a shaded relief: .png, or .tif georeferenced")
 
 
@@ -84,7 +88,8 @@ def _add_hag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_dem(args: argparse.Namespace) -> Job:
-    return build_dem_job(args.inputs, args.out, hillshade=args.hillshade, **_grid_from(args), **_ground_from(args))
+    return build_dem_job(args.inputs, args.out, hillshade=args.hillshade, interpolation=args.interpolation,
+                         max_edge=args.max_edge, **_grid_from(args), **_ground_from(args))
 
 
 def _build_dsm(args: argparse.Namespace) -> Job:

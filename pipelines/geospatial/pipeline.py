@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
+from .idw import IdwParams
 from .ground import GroundFilter
 from .lasio import metres_per_unit, plan_reads
 from .plan import (TILE_SIZE_M, Layout, SmrfOptions, check_suffix, extent_of, given_or_default, ground_filter,
@@ -23,28 +24,37 @@ from .raster import HILLSHADE_SUFFIXES
 from .tasks import classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
 
 GROUND_MODES = ("smrf", "class")
+INTERPOLATIONS = ("tin", "idw")
 
 
-def terrain_stages(g: Graph, layout: Layout, ground: str, flt: GroundFilter, cells: str | None = None) -> None:
-    """Add the DTM stages to ``g``: read -> [SMRF per tile] -> TIN per tile (stage ``tin``).
+def terrain_stages(g: Graph, layout: Layout, ground: str, flt: GroundFilter, cells: str | None = None,
+                   interpolation: str = "tin", max_edge: float | None = None) -> None:
+    """Add the DTM stages to ``g``: read -> [SMRF per tile] -> TIN (or IDW) per tile (stage ``tin``).
 
-    ``cells="max"`` also carries each tile core's highest first returns to its ``tin`` task (CHM).
+    ``cells="max"`` also carries each tile core's highest first returns to its ``tin`` task (DSM, CHM).
     """
     if ground not in GROUND_MODES:
         raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise InputError("--interpolation", f"must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
+    if max_edge is not None and not max_edge > 0:
+        raise InputError("--max-edge", f"must be > 0, got {max_edge}")
+    idw = IdwParams(rmax=IdwParams.rmax / layout.units[0]) if interpolation == "idw" else None
+    reach = max(layout.halo, idw.rmax) if idw else layout.halo
     params = {"tiles": layout.tiles, "grid": layout.grid}
     parts = len(layout.tiles)
     if ground == "smrf":
         g.map("read", read_and_route, over=plan_reads(layout.sources),
               params={**params, "reach": flt.margin, "select": "all", "cells": cells})
         g.shuffle("by_tile", over="read", partitions=parts)
-        g.map("ground", ground_and_route, over="by_tile", params={**params, "flt": flt, "reach": layout.halo})
+        g.map("ground", ground_and_route, over="by_tile", params={**params, "flt": flt, "reach": reach})
         g.shuffle("ground_by_tile", over="ground", partitions=parts)
     else:
         g.map("read", read_and_route, over=plan_reads(layout.sources),
-              params={**params, "reach": layout.halo, "select": "ground", "cells": cells})
+              params={**params, "reach": reach, "select": "ground", "cells": cells})
         g.shuffle("ground_by_tile", over="read", partitions=parts)
-    g.map("tin", tin_tile, over="ground_by_tile", params={**params, "halo": layout.halo, "extent": layout.extent})
+    g.map("tin", tin_tile, over="ground_by_tile",
+          params={**params, "halo": layout.halo, "extent": layout.extent, "max_edge": max_edge, "idw": idw})
 
 
 def mosaic_params(layout: Layout, out: str, product: str, hillshade: str | None = None) -> dict[str, Any]:
@@ -66,6 +76,8 @@ def build_dem_job(
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
     denoise: bool = True,
+    interpolation: str = "tin",
+    max_edge: float | None = None,
 ) -> Job:
     """Plan the DTM job: index headers, snap the global grid, cut buffered tiles.
 
@@ -82,13 +94,16 @@ def build_dem_job(
     smrf : SMRF parameters (used when ``ground="smrf"``): SmrfParams in map units, or a mapping of the
         ones to change; by default PDAL's, in metres converted to the CRS's units (z in the vertical CRS's).
     denoise : label low noise with ELM (PDAL's defaults) before SMRF; such points are never ground.
+    interpolation : ``"tin"`` (Delaunay, linear) or ``"idw"`` (10 nearest ground points within 50 m, power 2).
+    max_edge : TIN only: cells under triangles with an edge longer than this (map units) are no data.
     """
     if hillshade:
         check_suffix(hillshade, HILLSHADE_SUFFIXES, "a .png picture or a .tif GeoTIFF")
     layout = plan_layout(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, crs=crs,
                          force_crs=force_crs)
     g = Graph("geospatial.dem")
-    terrain_stages(g, layout, ground, ground_filter(layout.units, smrf, denoise))
+    terrain_stages(g, layout, ground, ground_filter(layout.units, smrf, denoise), interpolation=interpolation,
+                   max_edge=max_edge)
     g.reduce("mosaic", mosaic, over="tin", params=mosaic_params(layout, out, "dtm", hillshade))
     return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
@@ -119,6 +134,8 @@ def dem(
     hillshade: str | None = None,
     smrf: SmrfOptions = None,
     denoise: bool = True,
+    interpolation: str = "tin",
+    max_edge: float | None = None,
     executor: str = "threads",
     workers: int | None = None,
     **run_options: Any,
@@ -129,7 +146,8 @@ def dem(
     the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
     """
     job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
-                        crs=crs, force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise)
+                        crs=crs, force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise,
+                        interpolation=interpolation, max_edge=max_edge)
     return run_job(job, executor=executor, workers=workers, **run_options)
 
 

@@ -23,6 +23,7 @@ from .report import qa_tags
 from .ground import NOISE_CLASSES, GroundFilter, decide
 from .hag import Targets
 from .noise import NOISE_CLASS
+from .idw import IdwParams, idw_grid
 from .tin import Block, tin_grid
 
 #: Classes used as ground by ``ground="class"`` (ground, water), as lidR does.
@@ -123,12 +124,15 @@ def ground_and_route(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid
 
 
 def tin_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, halo: float,
-             extent: tuple[float, float, float, float]) -> TileDem | None:
-    """Triangulate a tile's ground points (core + buffer) and keep the core cells.
+             extent: tuple[float, float, float, float], max_edge: float | None = None,
+             idw: IdwParams | None = None) -> TileDem | None:
+    """Grid a tile's ground points onto its core cells: TIN (core + buffer), or IDW when ``idw`` is given.
 
     The tile holds every ground point within ``halo`` of its core, so each
-    triangle a core cell uses is checked against them (see ``tin_grid``).
-    Highest-return partials, when sent (CHM), become the tile's ``surface``.
+    triangle a core cell uses is checked against them (see ``tin_grid``);
+    ``max_edge`` leaves cells under longer triangles empty. For IDW the tile
+    holds every point within ``idw.rmax``. Highest-return partials, when
+    sent (DSM, CHM), become the tile's ``surface``.
     """
     found = _tile_items(groups)
     if found is None:
@@ -136,9 +140,13 @@ def tin_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSp
     index, pts, parts = found
     tile = tiles[index]
     surface = merge_parts(parts, tile, "max") if parts else None
+    block = Block(tile.col0, tile.row0, tile.ncols, tile.nrows)
+    if idw is not None:
+        return TileDem(tile.col0, tile.row0, idw_grid(pts.x, pts.y, pts.z, grid, block, idw), len(pts), idw.rmax,
+                       False, surface)
     limit = (tile.core[0] - halo, tile.core[1] - halo, tile.core[2] + halo, tile.core[3] + halo)
-    result = tin_grid(pts.x, pts.y, pts.z, grid, Block(tile.col0, tile.row0, tile.ncols, tile.nrows),
-                      window=tile.read, limit=limit, extent=extent)
+    result = tin_grid(pts.x, pts.y, pts.z, grid, block, window=tile.read, limit=limit, extent=extent,
+                      max_edge=max_edge)
     w = result.window
     used = max(tile.core[0] - w[0], tile.core[1] - w[1], w[2] - tile.core[2], w[3] - tile.core[3])
     inside = ((pts.x >= w[0]) & (pts.x <= w[2]) & (pts.y >= w[1]) & (pts.y <= w[3])).sum()

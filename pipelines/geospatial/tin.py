@@ -255,6 +255,7 @@ def tin_grid(
     window: Bounds | None = None,
     limit: Bounds | None = None,
     extent: Bounds | None = None,
+    max_edge: float | None = None,
 ) -> TinResult:
     """Grid ground points onto ``block`` by TIN, certified against the whole data set.
 
@@ -264,6 +265,7 @@ def tin_grid(
     window : triangulate the points in here first (None: all points given).
     limit : the given points are all the data set's points in here.
     extent : bounds of the whole data set (no point lies outside).
+    max_edge : cells whose value comes only from triangles with a longer edge are no data (lakes, voids).
 
     Every triangle that gives a cell its value is checked: when a given point
     outside the window lies in its circumcircle, the window grows to cover
@@ -299,4 +301,22 @@ def tin_grid(
             gaps[r0 : r0 + sub.nrows, c0 : c0 + sub.ncols] &= ~fill
             uncertain |= unsure
             box = _union(box, around)
+    if max_edge is not None:
+        dem[_under_long_edges(raw, pts, z, grid, block, box, max_edge)] = np.nan
     return TinResult(dem, tuple(float(v) for v in box + shift), uncertain)
+
+
+def _under_long_edges(raw: np.ndarray, pts: np.ndarray, z: np.ndarray, grid: GridSpec, block: Block,
+                      box: np.ndarray, max_edge: float) -> np.ndarray:
+    """Cells covered by triangles (of the points in ``box``) with an edge over ``max_edge`` and by no other.
+
+    Every triangle that gave a cell its value was certified a triangle of the
+    whole data set, and so is one of this triangulation: the mask is the same in any tile.
+    """
+    inw = np.flatnonzero(_inside(raw, box))
+    tris = inw[delaunay_triangles(pts[inw])] if len(inw) else np.zeros((0, 3), dtype=np.int64)
+    corners = pts[tris]
+    edges = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).max(axis=1) if len(tris) else np.zeros(0)
+    long_cover, _ = rasterise(pts, z, tris[edges > max_edge], grid, block)
+    short_cover, _ = rasterise(pts, z, tris[edges <= max_edge], grid, block)
+    return ~np.isnan(long_cover) & np.isnan(short_cover)

@@ -112,3 +112,63 @@ def test_products_from_the_command_line(sample_tiles, tmp_path):
                            "--out", str(tmp_path / "chm.tif"), "--plan"], check=True, capture_output=True,
                           text=True).stdout
     assert "tin" in plan and "mosaic" in plan
+
+
+def test_idw_matches_a_brute_force_knn_mean():
+    from cloudbutton.pipelines.geospatial.grid import GridSpec
+    from cloudbutton.pipelines.geospatial.idw import IdwParams, idw_grid
+    from cloudbutton.pipelines.geospatial.tin import Block
+
+    rng = np.random.default_rng(9)
+    x, y = np.round(rng.uniform(0, 30, 300), 1), np.round(rng.uniform(-20, 0, 300), 1)  # rounding makes ties
+    z = rng.normal(size=300)
+    grid = GridSpec(x0=0.0, y1=0.0, res=1.0, width=30, height=20)
+    params = IdwParams(k=6, power=2.0, rmax=4.0)
+    got = idw_grid(x, y, z, grid, Block(0, 0, 30, 20), params)
+    for r in range(20):
+        for c in range(30):
+            d = np.hypot(x - (c + 0.5), y + (r + 0.5))
+            near = d <= params.rmax
+            if not near.any():
+                assert np.isnan(got[r, c])
+                continue
+            kth = np.sort(d[near])[min(params.k, near.sum()) - 1]
+            use = near & (d <= kth)
+            if (d[use] == 0).any():  # a point on the centre gives its value
+                expected = z[use & (d == 0)].mean()
+            else:
+                w = 1 / d[use] ** 2
+                expected = np.sum(w * z[use]) / np.sum(w)
+            assert got[r, c] == pytest.approx(expected, rel=1e-5)
+
+
+def test_idw_and_max_edge_dtms_are_seamless(tmp_path):
+    """A survey with a 50 m lake (no ground returns): --max-edge leaves it empty, IDW and TIN fill it;
+    40 m tiles give the untiled raster bit for bit."""
+    from cloudbutton.pipelines.geospatial.synthetic import ORIGIN, make_survey, write_tiles
+
+    survey = make_survey(160, 120, seed=3)
+    lake = np.hypot(survey.x - ORIGIN[0] - 80, survey.y - ORIGIN[1] - 60) < 25
+    keep = ~lake
+    survey = type(survey)(*(getattr(survey, f)[keep] for f in survey.__dataclass_fields__))
+    paths = write_tiles(survey, str(tmp_path / "in"), 2, 1)
+    runs = {}
+    for label, options in (("tin", {}), ("edge", {"max_edge": 10.0}), ("idw", {"interpolation": "idw"})):
+        for tile_size in (10_000.0, 40.0):
+            out = tmp_path / f"{label}{int(tile_size)}.tif"
+            dem(paths, str(out), ground="class", tile_size=tile_size, workers=2, quiet=True, **options)
+            runs[label, tile_size] = read_dem(out)
+        np.testing.assert_array_equal(runs[label, 40.0][0], runs[label, 10_000.0][0])
+    tin, transform, _ = runs["tin", 40.0]
+    edge, idw_ = runs["edge", 40.0][0], runs["idw", 40.0][0]
+    x, y = cell_centres(transform, tin.shape)
+    centre = np.hypot(x - ORIGIN[0] - 80, y - ORIGIN[1] - 60) < 15
+    assert np.isfinite(tin[centre]).all() and np.isfinite(idw_[centre]).all()
+    assert np.isnan(edge[centre]).all()
+    dry = np.hypot(x - ORIGIN[0] - 80, y - ORIGIN[1] - 60) > 30
+    np.testing.assert_array_equal(edge[dry & np.isfinite(edge)], tin[dry & np.isfinite(edge)])
+    assert np.isfinite(edge[dry]).mean() > 0.85  # roofs 8-30 m wide (no ground returns) are voids too
+    ground = np.isfinite(idw_) & dry
+    assert np.sqrt(np.mean((idw_[ground] - surface(x, y)[ground]) ** 2)) < 0.2
+    with pytest.raises(InputError, match="--interpolation"):
+        dem(paths, str(tmp_path / "x.tif"), interpolation="kriging", quiet=True)
