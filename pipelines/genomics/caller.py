@@ -112,18 +112,24 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
         lo, hi = np.searchsorted(anchors, [site.anchor - WINDOW, site.anchor + WINDOW])
         return site, reads, [indel_sites[j] for j in range(lo, hi) if j != skip]
 
-    # every SNP the pileup calls has its ALT reads realigned (BAQ's purpose): misaligned
-    # reads near indels or from paralogous copies fit poorly and lose weight
+    # a SNP the pileup calls has its ALT reads realigned (BAQ's purpose) when a candidate indel
+    # is near or one of them is gapped or clipped: misaligned reads near indels or from
+    # paralogous copies fit poorly and lose weight (clean reads far from indels keep their
+    # base quality under realignment, so they are spared the work)
     snp_ploidy = params.ploidy.at(contig, snps.sites + ref.start)
     pileup_calls = snps.genotype(obs, {}, snp_ploidy)
     called = snps.index_of([v.pos - 1 for v in pileup_calls])
+    near = np.searchsorted(anchors, snps.sites[called] + ref.start + WINDOW) \
+        > np.searchsorted(anchors, snps.sites[called] + ref.start - WINDOW)
+    gapped = np.array([not obs.read_clean[snps.alt_reads(i)].all() for i in called], dtype=bool)
+    realign = called[near | gapped]
     jobs = [job(site, _site_reads(obs, site.anchor, params.filters.max_depth), k)
             for k, site in enumerate(indel_sites)]
-    jobs += [job(snps.site(i), snps.alt_reads(i), None) for i in called]
+    jobs += [job(snps.site(i), snps.alt_reads(i), None) for i in realign]
     realigned = read_alleles(obs, ref, jobs, mismatch_mask(obs, ref), params.filters.min_baseq) if jobs else []
     out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params,
                            params.ploidy.at(contig, anchors))
-    out += snps.genotype(obs, dict(zip(called.tolist(), realigned[len(indel_sites):])), snp_ploidy, only=called)
+    out += snps.genotype(obs, dict(zip(realign.tolist(), realigned[len(indel_sites):])), snp_ploidy, only=called)
     return sorted(v for v in out if start <= v.pos - 1 < end)
 
 

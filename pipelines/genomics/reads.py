@@ -40,9 +40,10 @@ class Observations:
         One entry per aligned base kept after filtering, at candidate SNP sites only: 0-based reference position,
         base code (0-3 = ACGT), effective quality (min of BQ and MAPQ, damped later),
         read index and reverse-strand flag.
-    read_start, read_end, read_mapq, read_tmpl, read_rev:
+    read_start, read_end, read_mapq, read_tmpl, read_rev, read_clean:
         Per-read aligned reference span (soft clips excluded), effective MAPQ,
-        template (read-pair) index and reverse-strand flag.
+        template (read-pair) index, reverse-strand flag, and whether the alignment is
+        gap-free and unclipped.
     ev_read, ev_pos, ev_len, ev_ins:
         One entry per CIGAR indel: read index, 0-based reference position of the first
         deleted base (or of the base an insertion precedes), length, and the inserted
@@ -64,6 +65,7 @@ class Observations:
     read_mapq: np.ndarray
     read_tmpl: np.ndarray
     read_rev: np.ndarray
+    read_clean: np.ndarray
     ev_read: np.ndarray
     ev_pos: np.ndarray
     ev_len: np.ndarray
@@ -137,6 +139,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     r_end: list[int] = []
     r_mapq: list[int] = []
     r_rev: list[bool] = []
+    r_len: list[int] = []
     r_tmpl: list[int] = []
     templates: dict[str | tuple[str, int], int] = {}
     qoff = 0
@@ -183,6 +186,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
         r_end.append(rpos)
         r_mapq.append(aln.mapping_quality)
         r_rev.append(aln.is_reverse)
+        r_len.append(len(seq))
         # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
         # which pieces a fetch sees would otherwise depend on where the window falls
         key = (aln.query_name, idx) if aln.flag & 0x800 else aln.query_name
@@ -216,6 +220,8 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     obs = Observations(
         pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
+        read_clean=(np.bincount(np.asarray(ev_read, dtype=np.int64), minlength=rs.size) == 0)
+        & (np.bincount(np.asarray(blk_read, dtype=np.int64), lens, minlength=rs.size) == np.asarray(r_len)),
         ev_read=np.asarray(ev_read, dtype=np.int64), ev_pos=np.asarray(ev_pos, dtype=np.int64),
         ev_len=np.asarray(ev_len, dtype=np.int64), ev_ins=ev_ins,
         seq=all_seq, bq=all_bq, blk_ref=np.asarray(blk_ref, dtype=np.int64),

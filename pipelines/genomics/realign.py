@@ -79,27 +79,35 @@ def glocal_costs(hap: np.ndarray, hap_len: np.ndarray, read: np.ndarray, qual: n
     emit = np.where((h == 4) | (b == 4), np.float32(MASKED),
                     np.where(h == b, hit_cost[:, :, None], miss_cost[:, :, None]))
     emit[~valid] = _INF
-    del_ramp = (GAP_OPEN - GAP_EXTEND * np.arange(1, width + 1)).astype(np.float32)
-    ext_ramp = (GAP_EXTEND * np.arange(1, width)).astype(np.float32)
+    rows = np.ascontiguousarray(emit.transpose(1, 0, 2))  # one contiguous (pairs x band) slab per read base
+    del emit
+    f32 = np.float32
+    del_ramp = (GAP_OPEN - GAP_EXTEND * np.arange(1, width + 1)).astype(f32)
+    ext_ramp = (GAP_EXTEND * np.arange(1, width)).astype(f32)
+    ins_open, ins_ext = f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND)
     best = np.full(n, _INF)
-    m = emit[:, 0].copy()
-    ins = np.where(valid[:, 0], np.float32(INS_EMIT + GAP_OPEN), np.float32(_INF))
-    dele = np.full((n, width), _INF, dtype=np.float32)
-    up_m = np.full((n, width), _INF, dtype=np.float32)
-    up_i = np.full((n, width), _INF, dtype=np.float32)
-    ins_open = np.float32(INS_EMIT + GAP_OPEN)
-    ins_ext = np.float32(INS_EMIT + GAP_EXTEND)
+    m, m_next = rows[0].copy(), np.empty((n, width), f32)
+    ins = np.where(valid[:, 0], ins_open, f32(_INF)).astype(f32)
+    ins_next = np.full((n, width), _INF, dtype=f32)
+    dele = np.full((n, width), _INF, dtype=f32)
+    diag, tmp = np.empty((n, width), f32), np.empty((n, width), f32)
+    ends = {int(v): read_len == v for v in np.unique(read_len)}
     for i in range(length):
         if i:
-            diag = np.minimum(np.minimum(m, ins), dele)
-            up_m[:, :-1] = m[:, 1:]
-            up_i[:, :-1] = ins[:, 1:]
-            m = emit[:, i] + diag
-            ins = np.minimum(up_m + ins_open, up_i + ins_ext)
+            np.minimum(m, ins, out=diag)
+            np.minimum(diag, dele, out=diag)
+            # insertion: read base i after the same haplotype base (the next band column last row)
+            np.add(m[:, 1:], ins_open, out=tmp[:, :-1])
+            np.add(ins[:, 1:], ins_ext, out=ins_next[:, :-1])
+            np.minimum(tmp[:, :-1], ins_next[:, :-1], out=ins_next[:, :-1])
+            ins_next[:, -1] = _INF
+            np.add(rows[i], diag, out=m_next)
+            m, m_next, ins, ins_next = m_next, m, ins_next, ins
         # deletion at column k: min over k' < k of M[k'] + open + extend * (k - k' - 1)
-        scan = np.minimum.accumulate(m + del_ramp, axis=1)
-        dele[:, 1:] = scan[:, :-1] + ext_ramp
-        last = read_len == i + 1
-        if last.any():
+        np.add(m, del_ramp, out=tmp)
+        np.minimum.accumulate(tmp, axis=1, out=tmp)
+        np.add(tmp[:, :-1], ext_ramp, out=dele[:, 1:])
+        last = ends.get(i + 1)
+        if last is not None:
             best[last] = np.minimum(m[last], ins[last]).min(axis=1)
     return best.astype(np.float64)
