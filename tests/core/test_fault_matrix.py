@@ -102,9 +102,43 @@ def test_a_task_failing_every_attempt_fails_the_run_in_one_line(executor, fault,
     assert (info.value.stage, info.value.partition, info.value.attempts) == ("square", FAULTY, retries + 1)
 
 
-def test_tasks_within_the_memory_limit_run_on_processes(tmp_path: Path):
-    result = _run("processes", tmp_path, "raise", memory_mb=100)
-    assert result.value == EXPECTED
+_BALLAST: list = []  # driver memory the forked workers inherit
+
+
+def reads_ballast(x: int) -> int:
+    return int(_BALLAST[0][:: 4096 // 8].sum()) + x  # every page read, none written
+
+
+def test_memory_shared_with_the_driver_does_not_count_against_a_task(tmp_path: Path):
+    """A forked worker's resident size includes the driver's pages; only what the task allocates counts."""
+    import numpy as np
+
+    _BALLAST.append(np.ones(200 * 2**20 // 8))
+    try:
+        graph = Graph("ballast").map("read", reads_ballast, over=[0, 1])
+        result = run(graph, RunOptions(executor="processes", workers=2, memory_mb=100, retries=0, quiet=True))
+    finally:
+        _BALLAST.clear()
+    pages = 200 * 2**20 // 4096
+    assert result.value == [pages, pages + 1]
+    assert max(t["peak_rss_bytes"] for t in result.kpi["tasks"]) > 200 * 2**20
+
+
+def stuck_in_native_code_once(x: int, *, marker: str) -> int:
+    if x == FAULTY and not os.path.exists(marker):
+        Path(marker).touch()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the task's own alarm cannot stop it
+        time.sleep(30)
+    return x * x
+
+
+def test_processes_kill_a_worker_its_alarm_cannot_stop(tmp_path: Path):
+    graph = Graph("stuck").map("square", stuck_in_native_code_once, over=list(range(4)),
+                               params={"marker": str(tmp_path / "marker")})
+    result = run(graph, RunOptions(executor="processes", workers=2, task_timeout_s=1, quiet=True))
+    assert result.value == [x * x for x in range(4)]
+    assert _attempts_of_faulty(result) == [(0, "failed"), (1, "ok")]
+    assert _error_of_first(result) == "TaskTimeout: timed out after 1 s (worker process stopped)"
 
 
 _DRIVER = """
