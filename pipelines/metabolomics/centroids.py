@@ -22,7 +22,7 @@ from .ions import IonTable
 from .isotopes import IsotopeModel, ion_centroids
 
 N_SHARDS = 64
-BATCH_IONS = 2000  # ions centroided at once: ~150 envelope samples per fine peak
+BATCH_IONS = 200  # ions centroided at once: small enough for the envelope arrays to stay in cache
 
 
 def default_cache_dir() -> str:

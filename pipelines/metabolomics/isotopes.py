@@ -36,6 +36,8 @@ FINE_THRESHOLD = 1e-4
 MIN_ABUNDANCE = 1e-4
 WIDTH_SIGMAS = 6.0  # cpyMSpec cuts every Gaussian at 6 sigma
 PAD_BINS = HALF_WINDOW_BINS + 2  # samples beyond a cluster's first/last peak: window + neighbour + 1
+ENVELOPE_FLOOR = 0.998  # exp(-0.5 * 0.047**2) = 0.9989: a cluster's strongest sample vs its largest abundance
+CLUSTER_KEY = 1e5  # > any m/z: cluster * CLUSTER_KEY + m/z orders fine peaks cluster by cluster
 
 #: METASPACE's resolving power (normalised to m/z 200) bins -> isocalc sigma.
 RESOLVING_POWER_BINS = ((85e3, 0.002476), (120e3, 0.001733), (195e3, 0.001238), (265e3, 0.000693),
@@ -162,6 +164,25 @@ def _grid_events(ion: np.ndarray, fine_mz: np.ndarray, sigma: np.ndarray, step: 
     return position, n_samples
 
 
+def _may_reach_top(abundance: np.ndarray, first: np.ndarray, cluster_ion: np.ndarray, n_peaks: int) -> np.ndarray:
+    """Clusters that can hold one of their ion's ``n_peaks`` strongest centroids.
+
+    A cluster's envelope never exceeds the sum of its abundances, and its strongest
+    sample is at least ``ENVELOPE_FLOOR`` x its largest abundance (a sample lies within
+    half a step, 0.047 sigma, of that peak).  A cluster whose sum is below the
+    ``n_peaks``-th largest such floor of its ion cannot reach the top ``n_peaks``.
+    """
+    total = np.add.reduceat(abundance, first)
+    floor = np.maximum.reduceat(abundance, first) * ENVELOPE_FLOOR
+    order = np.lexsort((-floor, cluster_ion))
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first)) - np.searchsorted(cluster_ion[order], cluster_ion[order], side="left")
+    nth = np.full(int(cluster_ion.max(initial=-1)) + 1, 0.0)
+    chosen = rank == n_peaks - 1
+    nth[cluster_ion[chosen]] = floor[chosen]
+    return total >= nth[cluster_ion]
+
+
 def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], model: IsotopeModel
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Centroid many fine-structure patterns at once (see the module docstring).
@@ -198,30 +219,39 @@ def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], model: Iso
     cluster = np.cumsum(new) - 1
     lo = (fine_mz[first] - PAD_BINS * step[first])[cluster]
     hi = (fine_mz[last] + PAD_BINS * step[last])[cluster]
+    wanted = _may_reach_top(fine_ab, first, ion[first], n_peaks)[cluster]
 
-    # samples near each cluster, per current fine peak; envelope from the cluster's peaks within 6 sigma
+    # samples near each wanted cluster, per current fine peak
     j_lo = np.maximum(0, np.ceil((lo - position) / step)).astype(np.int64)
     j_hi = np.minimum(n_samples - 1, np.floor((hi - position) / step)).astype(np.int64)
-    count = np.maximum(0, j_hi - j_lo + 1)
+    count = np.where(wanted, np.maximum(0, j_hi - j_lo + 1), 0)
     owner = np.repeat(np.arange(len(fine_mz)), count)
     pt_mz = position[owner] + (j_lo[owner] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) \
         * step[owner]
     pt_sigma = sigma[owner]
     pt_cluster = cluster[owner]
-    n_fine = (last - first + 1)[pt_cluster]
-    pair_pt = np.repeat(np.arange(len(pt_mz)), n_fine)
-    pair_peak = first[pt_cluster][pair_pt] + np.arange(n_fine.sum()) - np.repeat(np.cumsum(n_fine) - n_fine, n_fine)
-    dist = (fine_mz[pair_peak] - pt_mz[pair_pt]) / pt_sigma[pair_pt]
-    near = (dist > -WIDTH_SIGMAS) & (dist <= WIDTH_SIGMAS)
-    env = np.bincount(pair_pt[near], weights=fine_ab[pair_peak[near]] * np.exp(-0.5 * dist[near] ** 2),
-                      minlength=len(pt_mz))
+    # envelope: the cluster's fine peaks p with -6 sigma < p - x <= 6 sigma (located on a cluster-major key)
+    key = cluster * CLUSTER_KEY + fine_mz
+    pt_key = pt_cluster * CLUSTER_KEY + pt_mz
+    a = np.searchsorted(key, pt_key - WIDTH_SIGMAS * pt_sigma, side="right")
+    n_near = np.searchsorted(key, pt_key + WIDTH_SIGMAS * pt_sigma, side="right") - a
+    by_count = np.argsort(-n_near, kind="stable")  # the j-th near peak exists for a prefix of these
+    active = np.searchsorted(-n_near[by_count], -np.arange(1, int(n_near.max(initial=0)) + 1), side="right")
+    env_sorted = np.zeros(len(pt_mz))
+    s_mz, s_sigma, s_cluster, s_a = pt_mz[by_count], pt_sigma[by_count], pt_cluster[by_count], a[by_count]
+    for j, n_active in enumerate(active):  # peaks in ascending m/z: the sum runs in cpyMSpec's order
+        peak = s_a[:n_active] + j
+        dist = (fine_mz[peak] - s_mz[:n_active]) / s_sigma[:n_active]
+        term = fine_ab[peak] * np.exp(-0.5 * dist * dist)
+        ok = (dist > -WIDTH_SIGMAS) & (dist <= WIDTH_SIGMAS) & (cluster[peak] == s_cluster[:n_active])
+        env_sorted[:n_active] += np.where(ok, term, 0.0)
+    env = np.empty(len(pt_mz))
+    env[by_count] = env_sorted
     c_ion = ion[first]
-    pt_base = np.searchsorted(pt_cluster, np.arange(len(first)))
-    n_pts = np.bincount(pt_cluster, minlength=len(first))
 
-    inner = np.ones(len(env), dtype=bool)
-    inner[pt_base] = False
-    inner[pt_base + n_pts - 1] = False
+    same_prev = np.zeros(len(env), dtype=bool)
+    same_prev[1:] = pt_cluster[1:] == pt_cluster[:-1]
+    inner = same_prev & np.append(same_prev[1:], False)
     prev = np.concatenate(([0.0], env[:-1]))
     nxt = np.append(env[1:], 0.0)
     peaks = np.flatnonzero(inner & (prev < env) & (env >= nxt) & (env >= MIN_ABUNDANCE))
