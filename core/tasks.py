@@ -69,7 +69,7 @@ class TaskOutcome:
     input_error: InputError | None = None  # a bad input is reported as such, not as a crash
 
 
-def attempt_record(spec: TaskSpec, attempt: int, error: str | None, *, worker: str = "",
+def attempt_record(spec: TaskSpec, attempt: int, error: str | None, *, worker: str = "lost worker",
                    start_ts: float | None = None, end_ts: float | None = None) -> dict[str, Any]:
     """One KPI record of an attempt; the resource fields are zero unless the worker measured them."""
     end = time.time() if end_ts is None else end_ts
@@ -84,7 +84,7 @@ def attempt_record(spec: TaskSpec, attempt: int, error: str | None, *, worker: s
     }
 
 
-def crashed(spec: TaskSpec, error: str, *, worker: str = "", start_ts: float | None = None) -> TaskOutcome:
+def crashed(spec: TaskSpec, error: str, *, worker: str = "lost worker", start_ts: float | None = None) -> TaskOutcome:
     """The outcome of an attempt that never reported back: its worker died, was stopped or abandoned."""
     return TaskOutcome(None, [attempt_record(spec, spec.attempt, error, worker=worker, start_ts=start_ts)], error)
 

@@ -130,11 +130,11 @@ class ForkPool:
             return f"TaskTimeout: timed out after {self.timeout_s:g} s (worker process stopped)"
         return None
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], lost: Callable[[Any, str, float], Any], *,
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], lost: Callable[[Any, str, float, int], Any], *,
             memory_mb: int | None = None) -> Iterator[tuple[int, Any]]:
         """Run ``fn`` on every item; yield ``(position, result)`` as each finishes.
 
-        A task whose worker dies or is stopped yields ``lost(item, reason, started)``.
+        A task whose worker dies or is stopped yields ``lost(item, reason, started, worker pid)``.
         Leaving the iteration early kills the workers still running tasks of it.
         """
         queue = deque(range(len(items)))
@@ -174,10 +174,10 @@ class ForkPool:
                         if verdict is None:
                             continue
                         reason = verdict
-                    started = worker.started
+                    started, pid = worker.started, worker.process.pid
                     self._replace(worker)
                     pending -= 1
-                    yield position, lost(items[position], reason, started)
+                    yield position, lost(items[position], reason, started, pid)
         finally:
             for worker in list(self.workers):
                 if worker.busy:  # abandoned: its result must not reach the next batch

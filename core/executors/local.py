@@ -1,6 +1,7 @@
 """In-machine executors: threads (default) and processes."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -77,7 +78,8 @@ class ThreadsExecutor:
                         add_thread()
                         yield position, crashed(
                             items[position], f"TaskTimeout: timed out after {self.timeout_s:g} s (thread "
-                            "abandoned: it keeps running, its result is ignored)", start_ts=started)
+                            "abandoned: it keeps running, its result is ignored)", start_ts=started,
+                            worker=f"{os.uname().nodename}:{os.getpid()}:cloudbutton-worker-{slot}")
                     continue
                 remaining -= 1
                 if error is not None:
@@ -141,8 +143,10 @@ class ProcessesExecutor:
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
         assert self.pool is not None, "start() the executor first"
-        yield from self.pool.map(fn, items, lambda spec, error, started: crashed(spec, error, start_ts=started),
-                                 memory_mb=memory_mb)
+        def lost(spec: Any, error: str, started: float, pid: int) -> Any:
+            return crashed(spec, error, worker=f"{os.uname().nodename}:{pid}:MainThread", start_ts=started)
+
+        yield from self.pool.map(fn, items, lost, memory_mb=memory_mb)
 
     def shutdown(self) -> None:
         if self.pool is not None:
