@@ -95,7 +95,8 @@ class SparkExecutor:
             abort = _ABORT.search(str(exc))
             if abort is None:
                 raise RuntimeError(f"Spark job failed: {str(exc).strip().splitlines()[0]}") from None
-            position, failures, cause = int(abort[1]), int(abort[2]), abort[3].strip()
+            position, failures = int(abort[1]), int(abort[2])
+            cause = abort[3].split(". ")[0].strip()  # Spark appends configuration hints after the cause
             spec = items[position]
             error = f"worker lost: {cause}"
             records = [attempt_record(spec, spec.attempt + k, error) for k in range(failures)]
