@@ -70,7 +70,7 @@ def _with_extra_alignments(src_bam: str, out_bam: str, region: tuple[str, int, i
 
 def test_supplementary_secondary_duplicates_with_cuts_in_indels(tmp_path, na12878):
     """Mate-overlap removal and the depth cap must not depend on where the cuts fall."""
-    contig, start, end = "chr20", 10_000_000, 10_025_000
+    contig, start, end = "chr20", 10_000_000, 10_013_000
     bam = _with_extra_alignments(na12878.bam, str(tmp_path / "extra.bam"), (contig, start - 2000, end + 2000))
     params = CallParams()
     whole = call_chunk(bam, na12878.reference, contig, start, end, params)
@@ -82,7 +82,7 @@ def test_supplementary_secondary_duplicates_with_cuts_in_indels(tmp_path, na1287
         seq = fa.fetch(contig, start, end).upper()
     cuts.update(start + (m.start() + m.end()) // 2 for m in re.finditer(r"A{7,}|C{7,}|G{7,}|T{7,}", seq))
     bounds = [start, *sorted(c for c in cuts if start < c < end), end]
-    assert len(bounds) > 20 and sum(v.is_indel for v in whole) >= 5
+    assert len(bounds) > 12 and sum(v.is_indel for v in whole) >= 4
     pieces = [v for a, b in zip(bounds, bounds[1:])
               for v in call_chunk(bam, na12878.reference, contig, a, b, params)]
     assert pieces == whole
