@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .grid import GridSpec, Tile, owner_tiles
+from .grid import GridSpec, Tile, TileLattice, owner_tiles
 
 #: Statistics a cell can hold.
 STATISTICS = ("max", "count")
@@ -26,7 +26,7 @@ class CellPart:
     values: np.ndarray  # float64
 
 
-def cell_parts(x: np.ndarray, y: np.ndarray, z: np.ndarray, tiles: list[Tile], grid: GridSpec, how: str
+def cell_parts(x: np.ndarray, y: np.ndarray, z: np.ndarray, tiles: TileLattice, grid: GridSpec, how: str
                ) -> list[tuple[int, CellPart]]:
     """Reduce points to one :class:`CellPart` per tile whose core holds some of them.
 

@@ -74,7 +74,49 @@ def plan_grid(bounds: tuple[float, float, float, float], res: float, max_cells: 
     return GridSpec(x0=x0, y1=y1, res=res, width=width, height=height)
 
 
-def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
+@dataclass(frozen=True)
+class TileLattice:
+    """The tiles of a grid as a few numbers: a row-major lattice of equal tiles (the last row and column
+    cut by the grid's edge), each reading ``buffer`` map units around its core.
+
+    Behaves as a sequence of :class:`Tile` (``len``, index, iteration), but a task receives these few
+    numbers, not a list: with 100,000 tiles a list pickled to every task weighs megabytes.
+    """
+
+    grid: GridSpec
+    step_c: int  # core columns per tile
+    step_r: int  # core rows per tile
+    nx: int  # tiles per row
+    ny: int  # tile rows
+    buffer: float
+
+    def __len__(self) -> int:
+        return self.nx * self.ny
+
+    def __getitem__(self, index: int) -> Tile:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        j, i = divmod(int(index), self.nx)
+        xmin, ymin, xmax, ymax = (float(v) for v in self.cores(np.array([i]), np.array([j]))[0])
+        col0, row0 = i * self.step_c, j * self.step_r
+        b = self.buffer
+        return Tile(col0, row0, min(self.step_c, self.grid.width - col0), min(self.step_r, self.grid.height - row0),
+                    (xmin, ymin, xmax, ymax), (xmin - b, ymin - b, xmax + b, ymax + b))
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def cores(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Core bounds (n, 4: xmin, ymin, xmax, ymax) of the tiles in column ``i`` and row ``j``."""
+        g = self.grid
+        col0, row0 = i * self.step_c, j * self.step_r
+        ncols, nrows = np.minimum(self.step_c, g.width - col0), np.minimum(self.step_r, g.height - row0)
+        xmin = g.x0 + col0 * g.res
+        ymax = g.y1 - row0 * g.res
+        return np.column_stack([xmin, ymax - nrows * g.res, xmin + ncols * g.res, ymax])
+
+
+def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> TileLattice:
     """Cut ``grid`` into tiles of about ``tile_size`` map units, row-major.
 
     Each axis gets round(extent / tile_size) tiles (at least one) of equal
@@ -94,48 +136,30 @@ def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> list[Tile]:
     nx, ny = math.ceil(grid.width / step_c), math.ceil(grid.height / step_r)
     if nx * ny > MAX_TILES:
         raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {MAX_TILES:,}); use larger tiles")
-    tiles = []
-    for j in range(ny):
-        for i in range(nx):
-            col0, row0 = i * step_c, j * step_r
-            ncols, nrows = min(step_c, grid.width - col0), min(step_r, grid.height - row0)
-            xmin = grid.x0 + col0 * grid.res
-            ymax = grid.y1 - row0 * grid.res
-            core = (xmin, ymax - nrows * grid.res, xmin + ncols * grid.res, ymax)
-            read = (core[0] - buffer, core[1] - buffer, core[2] + buffer, core[3] + buffer)
-            tiles.append(Tile(col0, row0, ncols, nrows, core, read))
-    return tiles
+    return TileLattice(grid, step_c, step_r, nx, ny, float(buffer))
 
 
-def _lattice(tiles: list[Tile]) -> tuple[int, int, int]:
-    """Tiles per row, and the tile step in columns and rows (plan_tiles' row-major lattice)."""
-    nx = sum(t.row0 == 0 for t in tiles)
-    return nx, tiles[0].ncols, tiles[0].nrows
-
-
-def owner_tiles(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSpec) -> np.ndarray:
+def owner_tiles(x: np.ndarray, y: np.ndarray, tiles: TileLattice, grid: GridSpec) -> np.ndarray:
     """Index of the tile whose core holds each point's grid cell (points outside go to the nearest cell)."""
-    nx, step_c, step_r = _lattice(tiles)
     col = np.clip(np.floor((np.asarray(x) - grid.x0) / grid.res).astype(np.int64), 0, grid.width - 1)
     row = np.clip(np.floor((grid.y1 - np.asarray(y)) / grid.res).astype(np.int64), 0, grid.height - 1)
-    return (row // step_r) * nx + col // step_c
+    return (row // tiles.step_r) * tiles.nx + col // tiles.step_c
 
 
-def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSpec, reach: float
+def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: TileLattice, grid: GridSpec, reach: float
                    ) -> list[tuple[int, np.ndarray]]:
     """Which points each tile needs: those within ``reach`` of its core (bounds inclusive).
 
     Returns (tile index, point indices) for every tile that needs at least
     one point, in tile order; a point near a corner goes to several tiles.
+    Candidate tiles come from the lattice arithmetic, so the cost follows the
+    points, not the number of tiles.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if not len(tiles) or not len(x):
         return []
-    nx, step_c, step_r = _lattice(tiles)
-    ny = len(tiles) // nx
-    cores = np.array([t.core for t in tiles])
-    lo, hi = cores[:, :2] - reach, cores[:, 2:] + reach
-    span_x, span_y = step_c * grid.res, step_r * grid.res
+    nx, ny = tiles.nx, tiles.ny
+    span_x, span_y = tiles.step_c * grid.res, tiles.step_r * grid.res
     eps = 1e-9  # candidate tiles from the lattice, widened against rounding; the exact test below decides
     i0 = np.clip(np.floor((x - grid.x0 - reach) / span_x - eps).astype(np.int64), 0, nx - 1)
     i1 = np.clip(np.floor((x - grid.x0 + reach) / span_x + eps).astype(np.int64), 0, nx - 1)
@@ -146,9 +170,10 @@ def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: list[Tile], grid: GridSp
         for di in range(int((i1 - i0).max()) + 1):
             i, j = i0 + di, j0 + dj
             cand = np.flatnonzero((i <= i1) & (j <= j1))
-            t = j[cand] * nx + i[cand]
-            ok = ((x[cand] >= lo[t, 0]) & (x[cand] <= hi[t, 0]) & (y[cand] >= lo[t, 1]) & (y[cand] <= hi[t, 1]))
-            hits_t.append(t[ok])
+            core = tiles.cores(i[cand], j[cand])
+            ok = ((x[cand] >= core[:, 0] - reach) & (x[cand] <= core[:, 2] + reach)
+                  & (y[cand] >= core[:, 1] - reach) & (y[cand] <= core[:, 3] + reach))
+            hits_t.append(j[cand][ok] * nx + i[cand][ok])
             hits_p.append(cand[ok])
     tile_of, point = np.concatenate(hits_t), np.concatenate(hits_p)
     if not len(point):

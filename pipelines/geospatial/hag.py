@@ -14,7 +14,7 @@ import numpy as np
 
 from cloudbutton.core.storage import atomic_output, open_input
 
-from .grid import GridSpec, Tile
+from .grid import GridSpec, TileLattice
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points
 from .tin import Block, tin_grid
 
@@ -49,7 +49,7 @@ def bilinear(dtm: np.ndarray, block: Block, grid: GridSpec, x: np.ndarray, y: np
         return np.where(weight > 0, total / weight, np.nan)
 
 
-def hag_tile(groups: dict[int, list], *, tiles: list[Tile], grid: GridSpec, halo: float,
+def hag_tile(groups: dict[int, list], *, tiles: TileLattice, grid: GridSpec, halo: float,
              extent: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """File indices and heights above ground of one tile core's points (from its ground points within ``halo``)."""
     if not groups:

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from cloudbutton.core import InputError
 
-from .grid import GridSpec, Tile, plan_grid, plan_tiles
+from .grid import GridSpec, TileLattice, plan_grid, plan_tiles
 from .ground import GroundFilter
 from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, read_source
 from .noise import ElmParams
@@ -75,7 +75,7 @@ class Layout:
     units: tuple[float, float]  # metres per map unit of x/y and of z
     extent: tuple[float, float, float, float]
     grid: GridSpec
-    tiles: list[Tile]
+    tiles: TileLattice
     buffer: float
 
     @property

@@ -16,7 +16,7 @@ import numpy as np
 from cloudbutton.core.storage import atomic_output, open_input
 
 from .cells import CellPart, cell_parts, merge_parts
-from .grid import GridSpec, Tile, owner_tiles, tiles_reaching
+from .grid import GridSpec, TileLattice, owner_tiles, tiles_reaching
 from .lasio import CHUNK_POINTS, LAZ_BACKEND, LasSource, Points, ReadPart, read_part
 from .raster import write_cog, write_hillshade
 from .report import qa_tags
@@ -59,7 +59,7 @@ def _tile_items(groups: dict[int, list[Routed]]) -> tuple[int, Points, list[Cell
     return tile, Points.concat([i for i in items if isinstance(i, Points)]), [i for i in items if isinstance(i, CellPart)]
 
 
-def _route(pts: Points, tiles: list[Tile], grid: GridSpec, reach: float) -> list[tuple[int, Routed]]:
+def _route(pts: Points, tiles: TileLattice, grid: GridSpec, reach: float) -> list[tuple[int, Routed]]:
     return [(tile, pts.take(idx)) for tile, idx in tiles_reaching(pts.x, pts.y, tiles, grid, reach)]
 
 
@@ -71,14 +71,14 @@ def _select(pts: Points, which: str) -> Points:
     return pts
 
 
-def _own(pts: Points, tiles: list[Tile], grid: GridSpec, tile: int | None = None) -> list[tuple[int, Routed]]:
+def _own(pts: Points, tiles: TileLattice, grid: GridSpec, tile: int | None = None) -> list[tuple[int, Routed]]:
     """The points as Targets of the tile whose core holds each (only ``tile``'s when given)."""
     owner = owner_tiles(pts.x, pts.y, tiles, grid)
     keys = [tile] if tile is not None else np.unique(owner).tolist()
     return [(int(t), Targets(pts.take(owner == t))) for t in keys if (owner == t).any()]
 
 
-def read_and_route(part: ReadPart, *, tiles: list[Tile], grid: GridSpec, reach: float | None, select: str = "all",
+def read_and_route(part: ReadPart, *, tiles: TileLattice, grid: GridSpec, reach: float | None, select: str = "all",
                    cells: str | None = None, targets: bool = False) -> list[tuple[int, Routed]]:
     """Decode one range of points and send each selected point to every tile within ``reach`` of it.
 
@@ -98,7 +98,7 @@ def read_and_route(part: ReadPart, *, tiles: list[Tile], grid: GridSpec, reach: 
     return out
 
 
-def own_decisions(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
+def own_decisions(tile: int, pts: Points, *, tiles: TileLattice, grid: GridSpec, flt: GroundFilter
                   ) -> tuple[Points, Points]:
     """Noise and ground over a tile's points (core + margin): the ground and the noise points of its core.
 
@@ -110,7 +110,7 @@ def own_decisions(tile: int, pts: Points, *, tiles: list[Tile], grid: GridSpec, 
     return pts.take(found.ground & own), pts.take(found.noise & own)
 
 
-def ground_and_route(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter,
+def ground_and_route(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, flt: GroundFilter,
                      reach: float, targets: bool = False) -> list[tuple[int, Routed]]:
     """Classify one tile's points and send its ground points to every tile within ``reach``
     (its cell partials go on to the same tile; with ``targets``, its own points too)."""
@@ -123,7 +123,7 @@ def ground_and_route(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid
     return _route(ground, tiles, grid, reach) + [(tile, p) for p in parts] + own
 
 
-def tin_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, halo: float,
+def tin_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, halo: float,
              extent: tuple[float, float, float, float], max_edge: float | None = None,
              idw: IdwParams | None = None) -> TileDem | None:
     """Grid a tile's ground points onto its core cells: TIN (core + buffer), or IDW when ``idw`` is given.
@@ -153,7 +153,7 @@ def tin_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSp
     return TileDem(tile.col0, tile.row0, result.dem, int(inside), float(used), result.uncertain, surface)
 
 
-def cells_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, how: str, scale: float = 1.0
+def cells_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, how: str, scale: float = 1.0
                ) -> TileDem | None:
     """Merge a tile core's cell partials into its block (highest return, or count times ``scale``)."""
     found = _tile_items(groups)
@@ -235,7 +235,7 @@ def _core_bounds(item: TileDem, grid: GridSpec) -> tuple[float, float, float, fl
     return (xmin, ymax - nrows * grid.res, xmin + ncols * grid.res, ymax)
 
 
-def classify_tile(groups: dict[int, list[Routed]], *, tiles: list[Tile], grid: GridSpec, flt: GroundFilter
+def classify_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, flt: GroundFilter
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (in the file) of the ground and of the noise points whose cell lies in this tile's core.
 
