@@ -40,6 +40,18 @@ from cloudbutton.pipelines.genomics.anchor import run_bcftools
 run_bcftools(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] or None)
 """
 
+# bcftools over 2 regions at once (the anchor a user with 2 cores would pick), then concatenated
+ANCHOR_2 = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pysam import bcftools
+from cloudbutton.pipelines.genomics.anchor import run_bcftools
+bam, ref, out, a, b = sys.argv[1:6]
+with ThreadPoolExecutor(2) as pool:
+    parts = list(pool.map(lambda x: run_bcftools(bam, ref, out + x[0] + ".vcf.gz", x[1]), (("a", a), ("b", b))))
+bcftools.concat("-Oz", "-o", out, *parts, catch_stdout=False)
+"""
+
 
 def timed(cmd: list[str], repeats: int) -> tuple[float, float, float]:
     """Run ``cmd`` under /usr/bin/time ``repeats`` times; medians of (wall s, CPU s, peak RSS MB)."""
@@ -55,6 +67,12 @@ def bench_dataset(name, bam, reference, truth, bed, region, work: Path, repeats:
     f1 = evaluate(anchor_vcf, truth, reference, bed)["ALL"].f1
     rows.append({"data": name, "tool": "bcftools mpileup+call -mv (1 process)", "wall": wall, "cpu": cpu,
                  "rss": rss, "graph_wall": None, "f1": f1, "anchor": wall})
+    halves = _halves(bam, reference, region)
+    two_vcf = str(work / f"{name}.bcftools2.vcf.gz")
+    wall2, cpu2, rss2 = timed([sys.executable, "-c", ANCHOR_2, bam, reference, two_vcf, *halves], repeats)
+    rows.append({"data": name, "tool": f"bcftools over 2 regions in parallel ({' + '.join(halves)})",
+                 "wall": wall2, "cpu": cpu2, "rss": rss2, "graph_wall": None,
+                 "f1": evaluate(two_vcf, truth, reference, bed)["ALL"].f1, "anchor": wall, "anchor2": wall2})
     plan_cmd = [sys.executable, "-m", "cloudbutton.core.cli", "genomics", "call", bam, "--reference", reference,
                 "--out", str(work / "plan.vcf.gz"), "--plan", *(["--region", region] if region else [])]
     wall, cpu, rss = timed(plan_cmd, repeats)
@@ -71,11 +89,52 @@ def bench_dataset(name, bam, reference, truth, bed, region, work: Path, repeats:
         f1 = evaluate(str(out), truth, reference, bed)["ALL"].f1
         rows.append({"data": name, "tool": f"cloudbutton {executor} (2 workers)", "wall": wall, "cpu": cpu, "rss": rss,
                      "graph_wall": kpi["run"]["wall_s"], "task_rss": kpi["run"]["peak_rss_bytes"] / 2**20,
-                     "f1": f1, "anchor": rows[0]["wall"]})
+                     "f1": f1, "anchor": rows[0]["wall"], "anchor2": wall2})
     return rows
 
 
-def write_report(rows: list[dict], header: str, synthetic: str) -> None:
+def _halves(bam: str, reference: str, region: str | None) -> tuple[str, str]:
+    """``region`` (or the BAM's first contig) cut into two equal halves, as 1-based region strings."""
+    import pysam
+    if region:
+        contig, span = region.split(":")
+        start, end = (int(x) for x in span.split("-"))
+    else:
+        with pysam.AlignmentFile(bam) as aln:
+            contig, start, end = aln.references[0], 1, aln.lengths[0]
+    mid = (start + end) // 2
+    return f"{contig}:{start}-{mid}", f"{contig}:{mid + 1}-{end}"
+
+
+def bench_depth(work: Path) -> list[dict]:
+    """Peak task RSS (processes executor) for a 2 kb region at ~52x and replicated to ~3,100x."""
+    import pysam
+    contig, start, end = "chr20", 10_010_000, 10_012_000
+    bam = SHARED / "NA12878_S1.chr20.10_10p1mb.bam"
+    rows = []
+    for copies in (1, 60):
+        path = work / f"depth{copies}.bam"
+        with pysam.AlignmentFile(str(bam)) as src, pysam.AlignmentFile(str(path) + ".tmp", "wb", template=src) as dst:
+            for read in src.fetch(contig, start - 1000, end + 1000):
+                for k in range(copies):
+                    copy = pysam.AlignedSegment.fromstring(read.to_string(), src.header)
+                    copy.query_name = f"{read.query_name}:{k}"
+                    dst.write(copy)
+        pysam.sort("-o", str(path), str(path) + ".tmp")
+        pysam.index(str(path))
+        with pysam.AlignmentFile(str(path)) as aln:
+            depth = aln.count(contig, start, end) * 101 / (end - start)
+        out = work / f"depth{copies}" / "calls.vcf.gz"
+        cmd = [sys.executable, "-m", "cloudbutton.core.cli", "genomics", "call", str(path), "--reference",
+               str(SHARED / "ucsc.hg19.chr20.unittest.fasta.gz"), "--out", str(out), "--region",
+               f"{contig}:{start + 1}-{end}", "--executor", "processes", "--workers", "2", "--chunks", "1", "--quiet"]
+        wall, cpu, rss = time_command(cmd)
+        kpi = json.loads((out.parent / "kpi.json").read_text())
+        rows.append({"copies": copies, "depth": depth, "wall": wall, "task_rss": kpi["run"]["peak_rss_bytes"] / 2**20})
+    return rows
+
+
+def write_report(rows: list[dict], header: str, synthetic: str, depth: list[dict]) -> None:
     """Markdown table + PNG bar chart."""
     lines = ["# Genomics benchmark: `genomics call` vs bcftools", "", f"{header}", "",
              f"Data: NA12878 chr20:10.0-10.1 Mb slice (52k reads, ~52x; F1 inside the 8,999 bp confident BED); "
@@ -87,21 +146,30 @@ def write_report(rows: list[dict], header: str, synthetic: str) -> None:
              "Ratio = wall / bcftools wall measured in the same run. Each figure is the median of the runs "
              "given in the data column; the machine is shared with other jobs (load average above and "
              f"{os.getloadavg()[0]:.2f} at the end), so wall ratios within about ±20 % are noise.", "",
-             "| data | tool | wall s | CPU s | graph wall s | ratio vs bcftools | peak RSS MB | F1 (QUAL>=20) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| data | tool | wall s | CPU s | graph wall s | ratio vs bcftools | vs bcftools x2 regions | "
+             "peak RSS MB | F1 (QUAL>=20) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         graph = f"{r['graph_wall']:.2f}" if r["graph_wall"] is not None else "-"
         rss = f"{r['rss']:.0f}" + (f" (task {r['task_rss']:.0f})" if "task_rss" in r else "")
         f1 = "-" if r["f1"] != r["f1"] else f"{r['f1']:.4f}"
+        two = f"{r['wall'] / r['anchor2']:.2f}x" if "anchor2" in r else "-"
         lines.append(f"| {r['data']} | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | {graph} | "
-                     f"{r['wall'] / r['anchor']:.2f}x | {rss} | {f1} |")
-    lines += ["", "## Against the target (<= 1.0x bcftools wall with 2 workers)", ""]
+                     f"{r['wall'] / r['anchor']:.2f}x | {two} | {rss} | {f1} |")
+    lines += ["", "## Against the targets (<= 0.6x bcftools, <= 1.0x bcftools over 2 regions; 2 workers)", ""]
     for r in rows:
         if r["graph_wall"] is None:
             continue
-        ratio, graph_ratio = r["wall"] / r["anchor"], r["graph_wall"] / r["anchor"]
-        lines.append(f"- {r['data']}, {r['tool']}: process {ratio:.2f}x ({'met' if ratio <= 1.0 else 'NOT met'}), "
-                     f"graph only {graph_ratio:.2f}x ({'met' if graph_ratio <= 1.0 else 'NOT met'}).")
+        ratio, ratio2 = r["wall"] / r["anchor"], r["wall"] / r["anchor2"]
+        lines.append(f"- {r['data']}, {r['tool']}: {ratio:.2f}x bcftools ({'met' if ratio <= 0.6 else 'NOT met'}), "
+                     f"{ratio2:.2f}x bcftools over 2 regions ({'met' if ratio2 <= 1.0 else 'NOT met'}).")
+    lines += ["", "## Memory at depth (processes executor, one 2 kb chunk, --max-depth 250)", "",
+              "| input | mean depth | wall s | peak task RSS MB |", "|---|---|---|---|"]
+    for d in depth:
+        lines.append(f"| NA12878 2 kb x{d['copies']} | {d['depth']:.0f}x | {d['wall']:.2f} | {d['task_rss']:.0f} |")
+    if len(depth) == 2:
+        ratio = depth[1]["task_rss"] / depth[0]["task_rss"]
+        lines.append(f"\nDeep / shallow task RSS: {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}).")
     lines += ["", "The `--plan only` row is the fixed cost of any CLI run before calling starts (interpreter start, "
               "loading the genomics plugin, planning from the index). Each run also writes kpi.json, the timeline PNG "
               "and the Chrome trace after the graph; both sit outside the graph wall."]
@@ -148,7 +216,8 @@ def main() -> None:
                              args.repeats)
         rows += bench_dataset(f"synthetic {spec.length / 1e6:g} Mb 30x (1 run)", sim.bam, sim.reference,
                               sim.truth, sim.bed, None, work, 1)
-    write_report(rows, header, synthetic)
+        depth = bench_depth(work)
+    write_report(rows, header, synthetic, depth)
     print((RESULTS / "genomics.md").read_text())
 
 
