@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -267,7 +266,12 @@ class JournaledSpec(TaskSpec):
 
 
 def journaled(fn: Callable[[TaskSpec], TaskOutcome], spec: TaskSpec) -> TaskOutcome:
-    """Worker side: run ``fn(spec)``; on success store an in-memory output and write the record."""
+    """Worker side: run ``fn(spec)``; on success store an in-memory output and write the record.
+
+    A record that cannot be written (an output that cannot be pickled, storage refusing the
+    write) leaves the task without one, so a resume runs it again; its attempt's KPI record
+    says why (``journal_error``).
+    """
     outcome = fn(spec)
     if outcome.error is not None or not isinstance(spec, JournaledSpec):
         return outcome
@@ -276,8 +280,8 @@ def journaled(fn: Callable[[TaskSpec], TaskOutcome], spec: TaskSpec) -> TaskOutc
         record = {"key": spec.key, "stage": spec.stage, "partition": spec.partition,
                   "output": _encode(stored), "written": time.time()}
         storage.write_bytes(spec.record_uri, json.dumps(record).encode())
-    except Exception as exc:  # noqa: BLE001 - a journal that cannot be written fails the attempt, visibly
-        outcome.error, outcome.traceback = f"journal not written: {type(exc).__name__}: {exc}", traceback.format_exc()
+    except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable in-memory output: the task cannot be resumed
+        outcome.attempts[-1]["journal_error"] = f"{type(exc).__name__}: {exc}"
     return outcome
 
 

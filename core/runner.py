@@ -1,23 +1,21 @@
 """Run a :class:`~cloudbutton.core.graph.Graph` on an executor, stage by stage, with KPIs."""
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import pickle
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from . import storage
-from .errors import CloudbuttonError, TaskFailed
+from .errors import TaskFailed
 from .executors import ExecutorSettings, create_executor
 from .graph import Graph, Stage
 from .hooks import Hook, ProgressHook
+from .interrupts import describe, interruptible
 from .journal import Journal, JournalingExecutor, run_identity
 from .kpi import KPIRecorder, PriceModel
 from .retry import run_with_retries
@@ -250,38 +248,6 @@ class _Run:
         return results
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _default_sigterm_in_child() -> None:
-    if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-os.register_at_fork(after_in_child=_default_sigterm_in_child)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C (kpi.json written, scratch kept), when it would otherwise kill us."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
-        yield
-        return
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return f"interrupted ({exc.args[0] if exc.args else 'SIGINT'})"
-    return str(exc) if isinstance(exc, CloudbuttonError) else f"{type(exc).__name__}: {exc}"
-
-
 def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook] = (),
         outputs: Sequence[str] = ()) -> RunResult:
     """Run ``graph`` and return the last stage's output with the run's KPIs.
@@ -316,11 +282,11 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
                       "spark_master": getattr(job.executor, "master", None)})
     ok, error = False, None
     try:
-        with _sigterm_as_interrupt():
+        with interruptible() as interruption:
             value = job.execute()
         ok = True
     except BaseException as exc:
-        error = _failure(exc)
+        error = describe(exc, interruption)
         raise
     finally:
         job.executor.shutdown()
