@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolving-power-mz", type=float, help="m/z of --resolving-power (default 200)")
     parser.add_argument("--peak-model", choices=("v1", "instrument"), default="v1",
                         help="isotope peak widths: METASPACE v1 constant sigma (default) or instrument-scaled")
-    parser.add_argument("--fdr", choices=("v1", "v3"), default="v1",
-                        help="v1: median of 20 decoy rankings, digitised (default); v3: one ranking, lower variance")
+    parser.add_argument("--fdr", choices=("v1", "v3"), default="v3",
+                        help="v3: one ranking against every decoy (default, calibrated); v1: METASPACE's default, "
+                             "median of 20 decoy rankings, digitised")
     parser.add_argument("--image-fdr", type=float, default=0.1,
                         help="ion images (every isotope) of annotations at this FDR or better (default 0.1)")
     parser.add_argument("--centroid-cache", default=default_cache_dir(),

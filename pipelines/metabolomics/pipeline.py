@@ -90,7 +90,7 @@ class Settings:
     resolving_power: float | None = None  # None: the imzML's mass resolution, else 140 000
     resolving_power_mz: float | None = None  # None: 200
     peak_model: str = "v1"
-    fdr_mode: str = "v1"
+    fdr_mode: str = "v3"  # calibrated default (README "FDR"); "v1" as METASPACE's default
     n_levels: int = 30
     min_px: int = 1
     image_fdr: float = IMAGE_FDR  # ion images (every isotope) of annotations at this FDR or better

@@ -18,8 +18,8 @@ REFERENCE = {
 }
 IONS = [("C6H12O6", "+H"), ("C42H82NO8P", "+K"), ("C10H16N5O13P3", "-H"), ("C8H9Cl2NO", "+Na"),
         ("C3H7NO2S", "+H"), ("C20H30Br2O4", "+H"), ("C55H98O6", "+Na")]
-MODELS = [("orbitrap", 140000, 200, "v1"), ("orbitrap", 140000, 200, "instrument"),
-          ("fticr", 80000, 700, "instrument"), ("tof", 30000, 200, "instrument"), ("fticr", 80000, 700, "v1")]
+MODELS = [("orbitrap", 140000, 200, "v1", 1), ("orbitrap", 140000, 200, "instrument", -1),
+          ("fticr", 80000, 700, "instrument", 1), ("tof", 30000, 200, "instrument", 1), ("fticr", 80000, 700, "v1", -1)]
 
 
 @pytest.mark.parametrize("peak_model", ["v1", "instrument"])
@@ -51,11 +51,12 @@ def test_v1_sigma_is_metaspaces_tof_model() -> None:
         800 / (200 / fwhm * np.sqrt(200 / 800)) / 2.3548200450309493, rel=1e-12)
 
 
-@pytest.mark.parametrize("instrument,rp,at_mz,peak_model", MODELS)
-def test_centroids_equal_cpymspec_algorithm(instrument: str, rp: float, at_mz: float, peak_model: str) -> None:
+@pytest.mark.parametrize("instrument,rp,at_mz,peak_model,charge", MODELS)
+def test_centroids_equal_cpymspec_algorithm(instrument: str, rp: float, at_mz: float, peak_model: str,
+                                            charge: int) -> None:
     """The vectorised centroider against a step-by-step transcription of cpyMSpec's envelopeCentroids."""
     formulas, adducts = zip(*IONS)
-    for charge in (1, -1):
+    for charge in (charge,):
         model = IsotopeModel(instrument, rp, at_mz, charge=charge, peak_model=peak_model)
         mzs, ints = ion_centroids(list(formulas), list(adducts), model)
         for row, (formula, adduct) in enumerate(IONS):
