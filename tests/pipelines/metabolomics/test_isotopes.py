@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cloudbutton.core import storage
 from cloudbutton.pipelines.metabolomics.centroids import N_SHARDS, CentroidTask, compute_centroids
 from cloudbutton.pipelines.metabolomics.formulas import ion_formula, parse_formula
 from cloudbutton.pipelines.metabolomics.ions import build_ion_table
-from cloudbutton.pipelines.metabolomics.isotopes import IsotopeModel, fine_structure, ion_centroids
+from cloudbutton.pipelines.metabolomics.isotopes import CENTROIDER_VERSION, IsotopeModel, fine_structure, ion_centroids
 
 from . import cpymspec_oracle
 
@@ -93,3 +94,22 @@ def test_batch_independent_and_cache_identical(hmdb: list[str], tmp_path) -> Non
     assert list(tmp_path.rglob("*.npz")) and np.array_equal(ions.formulas[cold[0]], formulas)
     warm = compute_centroids(task, ions=ions, model=model, cache=str(tmp_path))
     assert np.array_equal(cold[1], batch[0]) and np.array_equal(warm[1], cold[1]) and np.array_equal(warm[2], cold[2])
+
+
+def test_centroid_cache_in_object_storage(s3_server, tmp_path) -> None:
+    """Every function and run can share one cache in object storage, keyed by the settings and the code version."""
+    model = IsotopeModel()
+    assert model.key().startswith(f"c{CENTROIDER_VERSION}-v1-orbitrap-rp140000@200")
+    ions = build_ion_table(["C6H12O6", "C5H5N5", "C42H82NO8P"], ("+H", "+Na"), n_decoys=2)
+    task = CentroidTask(tuple(range(N_SHARDS)))
+    cache = s3_server.uri(f"centroid-cache-{tmp_path.name}")
+    storage.configure(s3_server.lithops_config)
+    try:
+        cold = compute_centroids(task, ions=ions, model=model, cache=cache)
+        shards = storage.list_prefix(cache)
+        assert shards and all(f"/{model.key()}/shard-" in uri for uri in shards)
+        warm = compute_centroids(task, ions=ions, model=model, cache=cache)
+    finally:
+        storage.configure(None)
+    local = compute_centroids(task, ions=ions, model=model, cache=None)
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(cold, warm, local))
