@@ -3,9 +3,11 @@
 Every run has a local marker folder ``$CLOUDBUTTON_CACHE/runs/<identity>`` whose
 ``run.json`` names its scratch (the same folder, another ``--scratch`` folder, or an
 object-storage prefix).  A run still in progress holds a lock on it and is never removed.
+Cached input digests (``$CLOUDBUTTON_CACHE/digests``) older than the same age go too.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from . import storage
 from .errors import InputError
-from .journal import LOCK_FILE, RUN_FILE, default_runs_dir
+from .journal import LOCK_FILE, RUN_FILE, cache_dir, default_runs_dir
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -91,4 +93,16 @@ def clean(older_than_s: float = 0.0, runs_dir: str | None = None, dry_run: bool 
     for run in run_folders(runs_dir):
         if now - run.updated >= older_than_s and (dry_run or _remove_unless_in_use(run)):
             removed.append(run)
+    if not dry_run:
+        _forget_old_digests(now - older_than_s)
     return removed
+
+
+def _forget_old_digests(before: float) -> None:
+    """Drop cached input digests written before ``before`` (a later run re-reads those inputs)."""
+    for root, _, files in os.walk(os.path.join(cache_dir(), "digests")):
+        for name in files:
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if os.path.getmtime(path) < before:
+                    os.remove(path)

@@ -38,8 +38,6 @@ import uuid
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import joblib
-
 from . import storage
 from .errors import CloudbuttonError
 from .tasks import TaskOutcome, TaskSpec
@@ -114,6 +112,8 @@ def _filled(cell: Any) -> bool:
 
 def value_digest(value: Any) -> str:
     """Digest of a picklable value, independent of dict/set order and of the process (joblib.hash)."""
+    import joblib  # driver only: workers never import it
+
     try:
         return joblib.hash(value, hash_name="sha1")
     except Exception:  # noqa: BLE001 - an unpicklable parameter still gets a (less stable) digest
@@ -153,26 +153,40 @@ class FileDigests:
 
     def __init__(self, exclude: Sequence[str] = ()):
         self.memo: dict[str, str] = {}
-        self.exclude = [os.path.abspath(storage.local_path(e)) for e in exclude if not storage.is_object_uri(e)]
+        self.exclude = [e.rstrip("/") if storage.is_object_uri(e) else os.path.abspath(storage.local_path(e))
+                        for e in exclude]
 
-    def excluded(self, path: str) -> bool:
-        real = os.path.abspath(path)
-        return any(real == e or real.startswith(e.rstrip(os.sep) + os.sep) for e in self.exclude)
+    def excluded(self, uri: str) -> bool:
+        """True for a job output or a file inside one (never part of a key)."""
+        name = uri.rstrip("/") if storage.is_object_uri(uri) else os.path.abspath(storage.local_path(uri))
+        return any(name == e or name.startswith(e.rstrip("/" + os.sep) + ("/" if "://" in e else os.sep))
+                   for e in self.exclude)
 
     def of(self, uri: str) -> str | None:
         """The digest of ``uri``, or None for a job output (never part of a key)."""
         if uri not in self.memo:
-            self.memo[uri] = self._object(uri) if storage.is_object_uri(uri) else self._file(storage.local_path(uri))
+            if self.excluded(uri):
+                self.memo[uri] = ""
+            elif storage.is_object_uri(uri):
+                self.memo[uri] = self._object(uri)
+            else:
+                self.memo[uri] = self._file(storage.local_path(uri))
         return self.memo[uri] or None
 
     def _object(self, uri: str) -> str:
-        if not storage.exists(uri):
+        from .storage import objects
+
+        client, bucket, key = objects.client(uri)
+        objects.count("head")
+        try:
+            head = {k.lower(): v for k, v in client.head_object(bucket, key).items()}
+        except Exception:  # noqa: BLE001 - not found (backend-specific error): not an input
             return ""
-        return _digest("object", storage.size(uri), hashlib.sha256(storage.read_range(uri)).hexdigest())
+        if head.get("etag"):  # S3 and kin: a digest of the content, computed by the store
+            return _digest("object", head.get("content-length"), head["etag"])
+        return _digest("object", hashlib.sha256(storage.read_range(uri)).hexdigest())
 
     def _file(self, path: str) -> str:
-        if self.excluded(path):
-            return ""
         st = os.stat(path)
         stamp = _digest(os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = os.path.join(cache_dir(), "digests", stamp[:2], stamp)

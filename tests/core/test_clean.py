@@ -64,12 +64,18 @@ def test_clean_older_than_removes_only_old_idle_runs(tmp_path: Path, capsys: pyt
     assert "would remove 3 run folder(s)" in capsys.readouterr().out
     assert old.exists()
 
+    digests = Path(os.environ["CLOUDBUTTON_CACHE"]) / "digests" / "ab"
+    digests.mkdir(parents=True)
+    for name, days in (("old", 8), ("new", 1)):
+        (digests / name).write_text("123:abc")
+        os.utime(digests / name, (time.time() - days * 86400,) * 2)
     with open(running / "lock", "a+") as lock:  # a live run holds its folder's lock
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert main(["clean", "--older-than", "7d"]) == 0
     assert "removed 2 run folder(s)" in capsys.readouterr().out
     assert not old.exists() and not old_elsewhere.exists() and not os.path.exists(scratch)
     assert recent.exists() and running.exists()
+    assert sorted(os.listdir(digests)) == ["new"]  # cached input digests of the same age go too
 
     assert main(["clean"]) == 0  # no age: every idle run folder
     assert not recent.exists() and not running.exists()

@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from cloudbutton.core import Graph, Job, RunOptions, TaskFailed, run_job
+from cloudbutton.core import Graph, Job, RunOptions, TaskFailed, run_job, storage
 from cloudbutton.core.journal import default_runs_dir
 from cloudbutton.core.storage import atomic_output
 
@@ -229,3 +230,28 @@ def test_without_resume_a_run_starts_afresh_and_keep_scratch_keeps_the_folder(tm
     assert (cache / "runs" / kept / "journal" / "square").is_dir()
     again = run_job(_three_stages(tmp_path, 1), options)  # no --resume: nothing reused
     assert _reused(again) == {"square": 0, "add": 0, "total": 0} and not os.listdir(cache / "runs")
+
+
+def test_resume_with_the_journal_on_object_storage(s3_server, tmp_path: Path):
+    """Outputs and records in an S3 bucket (a real server on loopback): the failed run's are reused."""
+    storage.configure(s3_server.lithops_config)
+    try:
+        prefix = f"resume-{uuid.uuid4().hex[:8]}/"
+        scratch = s3_server.uri(prefix + "scratch")
+        log, flag, out = tmp_path / "calls", tmp_path / "fixed", tmp_path / "out" / "sum.txt"
+        log.mkdir()
+        graph = Graph("resume-s3")
+        graph.map("square", square_counted, over=list(range(4)), params={"log": str(log)})
+        graph.map("check", fails_unless_fixed, over="square", params={"flag": str(flag)})
+        graph.reduce("total", write_sum, over="check", params={"out": str(out)})
+        options = RunOptions(workers=2, retries=0, quiet=True, lithops_config=s3_server.config_file, scratch=scratch)
+        with pytest.raises(TaskFailed):
+            run_job(Job(graph, str(out)), options)
+        kept = s3_server.keys(prefix + "scratch")
+        assert sum("/journal/square/" in key for key in kept) == 4
+        flag.touch()
+        result = run_job(Job(graph, str(out)), options, resume=True)
+        assert result.value == 14 and _reused(result)["square"] == 4 and len(_calls(log)) == 4
+        assert not s3_server.keys(prefix + "scratch")  # the successful run removed its scratch
+    finally:
+        storage.configure(None)
