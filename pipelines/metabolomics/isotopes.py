@@ -25,7 +25,7 @@ import IsoSpecPy
 import numpy as np
 
 from .elements import ELECTRON_MASS, ELEMENTS
-from .formulas import ion_formula, parse_formula
+from .formulas import ion_formula, parse_formula, parse_modifiers
 
 #: bump when centroids change for the same settings: part of the centroid-cache key
 CENTROIDER_VERSION = 2
@@ -122,19 +122,70 @@ class IsotopeModel:
                 f"@{self.at_mz:g}-z{self.charge}-n{self.n_peaks}")
 
 
+def _neutral_fine(counts: Counter) -> tuple[np.ndarray, np.ndarray]:
+    """Fine isotope configurations of element counts: neutral masses, probability relative to the top."""
+    elements = sorted(counts)
+    dist = IsoSpecPy.IsoThreshold(FINE_THRESHOLD, absolute=False, atomCounts=[counts[e] for e in elements],
+                                  isotopeMasses=[ELEMENTS[e][0] for e in elements],
+                                  isotopeProbabilities=[ELEMENTS[e][1] for e in elements])
+    probs = np.asarray(dist.np_probs())
+    return np.asarray(dist.np_masses()), probs / probs.max()
+
+
+def _charged(masses: np.ndarray, abundances: np.ndarray, charge: int) -> tuple[np.ndarray, np.ndarray]:
+    """m/z ascending (``charge`` electron masses removed, cpyMSpec ``addCharge``) and abundances."""
+    mz = (masses - charge * ELECTRON_MASS) / abs(charge)
+    order = np.argsort(mz, kind="stable")
+    return mz[order], abundances[order]
+
+
 def fine_structure(counts: Counter, charge: int) -> tuple[np.ndarray, np.ndarray]:
     """Fine isotope peaks of an ion's element counts: m/z ascending, abundance relative to the top peak.
 
     cpyMSpec's element table; ``charge`` electron masses are removed (cpyMSpec ``addCharge``).
     """
-    elements = sorted(counts)
-    dist = IsoSpecPy.IsoThreshold(FINE_THRESHOLD, absolute=False, atomCounts=[counts[e] for e in elements],
-                                  isotopeMasses=[ELEMENTS[e][0] for e in elements],
-                                  isotopeProbabilities=[ELEMENTS[e][1] for e in elements])
-    masses = (np.asarray(dist.np_masses()) - charge * ELECTRON_MASS) / abs(charge)
-    probs = np.asarray(dist.np_probs())
-    order = np.argsort(masses, kind="stable")
-    return masses[order], probs[order] / probs.max()
+    return _charged(*_neutral_fine(counts), charge)
+
+
+def _added_atoms(formula: Counter, modifier: str) -> Counter | None:
+    """Atoms a modifier only adds, when the ion's fine structure is exactly the formula's convolved with theirs.
+
+    That holds when none of the added elements with several isotopes is in the formula: no
+    isotopologue then arises from two pairs, and the thresholded pairs are exactly the
+    configurations above the ion's threshold (a pair's relative probability is the product of
+    its two relative probabilities, each at most 1).
+    """
+    added: Counter = Counter()
+    for sign, atoms in parse_modifiers(modifier):
+        if sign < 0:
+            return None
+        added.update(atoms)
+    shared = [e for e in added if e in formula and len(ELEMENTS[e][0]) > 1]
+    return added if added and not shared else None
+
+
+def ion_patterns(formulas: list[str], modifiers: list[str], charge: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fine structure of every ion ``formula + modifier``; a formula's pattern is computed once and
+    convolved with each added adduct (targets and decoys) where that is exact (:func:`_added_atoms`)."""
+    base: dict[str, tuple[Counter, tuple[np.ndarray, np.ndarray]]] = {}
+    adducts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out = []
+    for formula, modifier in zip(formulas, modifiers):
+        if formula not in base:
+            counts = parse_formula(formula)
+            base[formula] = (counts, _neutral_fine(counts))
+        counts, (f_mass, f_prob) = base[formula]
+        added = _added_atoms(counts, modifier)
+        if added is None:
+            out.append(fine_structure(parse_formula(ion_formula(formula, modifier)), charge))
+            continue
+        if modifier not in adducts:
+            adducts[modifier] = _neutral_fine(added)
+        a_mass, a_prob = adducts[modifier]
+        prob = (f_prob[:, None] * a_prob[None, :]).ravel()
+        keep = prob >= FINE_THRESHOLD
+        out.append(_charged((f_mass[:, None] + a_mass[None, :]).ravel()[keep], prob[keep], charge))
+    return out
 
 
 def _grid_events(ion: np.ndarray, fine_mz: np.ndarray, sigma: np.ndarray, step: np.ndarray
@@ -288,5 +339,4 @@ def envelope_centroids(patterns: list[tuple[np.ndarray, np.ndarray]], model: Iso
 def ion_centroids(formulas: list[str], modifiers: list[str], model: IsotopeModel
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n_peaks`` centroids of the ions ``formula + modifier`` under ``model``."""
-    patterns = [fine_structure(parse_formula(ion_formula(f, m)), model.charge) for f, m in zip(formulas, modifiers)]
-    return envelope_centroids(patterns, model)
+    return envelope_centroids(ion_patterns(formulas, modifiers, model.charge), model)

@@ -8,7 +8,8 @@ from cloudbutton.core import storage
 from cloudbutton.pipelines.metabolomics.centroids import N_SHARDS, CentroidTask, compute_centroids
 from cloudbutton.pipelines.metabolomics.formulas import ion_formula, parse_formula
 from cloudbutton.pipelines.metabolomics.ions import build_ion_table
-from cloudbutton.pipelines.metabolomics.isotopes import CENTROIDER_VERSION, IsotopeModel, fine_structure, ion_centroids
+from cloudbutton.pipelines.metabolomics.isotopes import (CENTROIDER_VERSION, IsotopeModel, fine_structure, ion_centroids,
+                                                          ion_patterns)
 
 from . import cpymspec_oracle
 
@@ -113,3 +114,13 @@ def test_centroid_cache_in_object_storage(s3_server, tmp_path) -> None:
         storage.configure(None)
     local = compute_centroids(task, ions=ions, model=model, cache=None)
     assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(cold, warm, local))
+
+
+def test_fine_structure_reused_across_adducts_is_exact(hmdb: list[str]) -> None:
+    """A formula's fine structure convolved with each added adduct equals the ion's own (targets and decoys)."""
+    ions = build_ion_table(hmdb[::400], ("+H", "+Na", "+K"), n_decoys=20)
+    formulas, modifiers = list(ions.formulas), list(ions.modifiers)
+    for (mz, ab), formula, modifier in zip(ion_patterns(formulas, modifiers, 1), formulas, modifiers):
+        ref_mz, ref_ab = fine_structure(parse_formula(ion_formula(formula, modifier)), 1)
+        assert len(mz) == len(ref_mz) and np.allclose(mz, ref_mz, rtol=0, atol=1e-9), (formula, modifier)
+        assert np.allclose(ab, ref_ab, rtol=1e-12, atol=0), (formula, modifier)
