@@ -185,6 +185,6 @@ def write_outputs(result: FdrResult, *, out: str, setup: Setup, shape: tuple[int
         os.makedirs(os.path.join(tmp, "images", "isotopes"))
         n_images = _write_images(os.path.join(tmp, "images"), wanted, setup, shape, staging, n_segments)
     storage.delete_prefix(staging)
-    per_level = {level: sum(row["fdr"] <= level for row in rows) for level in FDR_LEVELS}
+    per_level = {level: int(sum(row["fdr"] <= level for row in rows)) for level in FDR_LEVELS}
     return {"annotations": len(rows), "per_level": per_level, "images": n_images, "out": out,
             "databases": [db.name for db in setup.databases]}
