@@ -44,6 +44,8 @@ class CallParams:
         Longest indel considered (bcftools ``--indel-size``).
     ploidy : Ploidy
         Copies per position (diploid by default; haploid or sex-chromosome presets).
+    gvcf : bool
+        Also emit reference blocks (:class:`Block`) over every position without a record.
     window : int
         Longest stretch called from one read fetch (bounds memory per task).
     """
@@ -55,6 +57,7 @@ class CallParams:
     indel_min_frac: float = 0.05
     max_indel: int = 110
     ploidy: Ploidy = field(default_factory=Ploidy)
+    gvcf: bool = False
     window: int = 200_000
 
 
@@ -80,8 +83,39 @@ class Variant:
         return any(len(a) != len(self.ref) for a in self.alts)
 
 
+@dataclass(frozen=True, order=True)
+class Block:
+    """A gVCF reference block: no variant at 1-based ``pos``..``end``, depth ``min_dp`` or more.
+
+    ``band`` is the depth band (0 = no reads: a no-call, not hom-ref); blocks join only
+    within one band.
+    """
+
+    pos: int
+    end: int
+    ref: str
+    band: int
+    min_dp: int
+
+
+#: gVCF depth bands: a block holds positions whose depth reaches the same threshold.
+DEPTH_BANDS = (1, 5, 10, 20, 50)
+
+
+def join_blocks(records: list[Variant | Block]) -> list[Variant | Block]:
+    """Merge adjacent blocks of one band (those split by a window or chunk boundary)."""
+    out: list[Variant | Block] = []
+    for r in records:
+        last = out[-1] if out else None
+        if isinstance(r, Block) and isinstance(last, Block) and last.end + 1 == r.pos and last.band == r.band:
+            out[-1] = Block(last.pos, r.end, last.ref, last.band, min(last.min_dp, r.min_dp))
+        else:
+            out.append(r)
+    return out
+
+
 def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int,
-               params: CallParams, index: str | None = None) -> list[Variant]:
+               params: CallParams, index: str | None = None) -> list[Variant | Block]:
     """Variants of ``contig`` whose normalised POS lies in ``[start, end)`` (0-based).
 
     Opens the BAM/CRAM (with ``index`` when it is not beside the file) and FASTA itself
@@ -95,14 +129,14 @@ def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int
         for w_start in range(start, end, params.window):
             w_end = min(end, w_start + params.window)
             out.extend(_call_window(bam, fasta, contig, w_start, w_end, params))
-    return out
+    return join_blocks(out) if params.gvcf else out
 
 
 def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start: int, end: int,
                  params: CallParams) -> list[Variant]:
     found = collect(bam, fasta, contig, start, end, params.pad, params.filters)
     if found is None:
-        return []
+        return [Block(start + 1, end, fasta.fetch(contig, start, start + 1).upper(), 0, 0)] if params.gvcf else []
     obs, ref = found
     indel_sites = candidate_sites(obs, ref, params.max_indel, params.indel_min_reads)
     snps = _snp_candidates(obs, ref)
@@ -130,7 +164,40 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
     out = _genotype_indels(obs, ref, jobs[:len(indel_sites)], realigned[:len(indel_sites)], params,
                            params.ploidy.at(contig, anchors))
     out += snps.genotype(obs, dict(zip(realign.tolist(), realigned[len(indel_sites):])), snp_ploidy, only=called)
-    return sorted(v for v in out if start <= v.pos - 1 < end)
+    owned = [v for v in out if start <= v.pos - 1 < end]
+    if params.gvcf:
+        owned += _blocks(obs, ref, start, end, out)
+    return sorted(owned, key=lambda r: r.pos)
+
+
+def _blocks(obs: Observations, ref: RefWindow, start: int, end: int, variants: list[Variant]) -> list[Block]:
+    """Reference blocks tiling ``[start, end)`` outside every variant record's REF span.
+
+    Depth counts the aligned bases of the kept reads; a block ends where the depth band
+    changes or a record begins. ``variants`` are all records of the window, so a deletion
+    owned by a neighbouring chunk still removes its span here.
+    """
+    n = end - start
+    cover = np.zeros(n + 1, dtype=np.int64)
+    lo = np.clip(obs.blk_ref - start, 0, n)
+    hi = np.clip(obs.blk_ref + obs.blk_len - start, 0, n)
+    np.add.at(cover, lo, 1)
+    np.add.at(cover, hi, -1)
+    depth = np.cumsum(cover)[:n]
+    free = np.ones(n, dtype=bool)
+    for v in variants:
+        a, b = max(v.pos - 1, start), min(v.pos - 1 + len(v.ref), end)
+        if a < b:
+            free[a - start:b - start] = False
+    band = np.searchsorted(DEPTH_BANDS, depth, side="right")
+    key = np.where(free, band, -1)
+    edges = np.flatnonzero(np.diff(key)) + 1
+    out = []
+    for a, b in zip(np.r_[0, edges], np.r_[edges, n]):
+        if key[a] >= 0:
+            out.append(Block(start + int(a) + 1, start + int(b), ref.base(start + int(a)), int(key[a]),
+                             int(depth[a:b].min())))
+    return out
 
 
 def _record(pos: int, ref_allele: str, alt_alleles: list[str], ll_row: np.ndarray, genotype: int,

@@ -30,6 +30,8 @@ def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ploidy", metavar="2|1|GRCh37|GRCh38",
                         help="copies per position: 2 (default), 1, or an assembly's sex-chromosome preset")
     parser.add_argument("--sex", default="F", metavar="F|M", help="sample sex for --ploidy presets (F)")
+    parser.add_argument("--gvcf", action="store_true",
+                        help="also write reference blocks over every position without a record (bcftools call -g)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--chunk-size", type=int, metavar="BP", help="target chunk length in bp")
     size.add_argument("--chunks", type=int, metavar="N",
@@ -45,7 +47,7 @@ def _build_call(args: argparse.Namespace) -> Job:
                          chunks=args.chunks, min_qual=args.min_qual, min_mapq=args.min_mapq,
                          min_baseq=args.min_baseq, max_depth=args.max_depth, output_type=args.output_type,
                          ploidy=args.ploidy, sex=args.sex, regions_file=args.regions_file,
-                         targets_file=args.targets_file,
+                         targets_file=args.targets_file, gvcf=args.gvcf,
                          command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if getattr(args, "plan", False):
         groups = job.graph.stages["call"].over

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudbutton.core import Graph, Job, RunResult, run_job
+from cloudbutton.core.errors import InputError
 from cloudbutton.core.storage import atomic_output
 
 from . import vcf
-from .caller import CallParams, call_chunk
+from .caller import Block, CallParams, Variant, call_chunk, join_blocks
 from .inputs import (check_chunking, merge_regions, open_alignments, open_reference, read_bed, resolve_regions,
                      sample_name)
 from .inputs import output_type as output_type_of
@@ -25,7 +26,11 @@ from .reads import ReadFilters
 
 @dataclass(frozen=True)
 class ChunkCalls:
-    """One task's records as BGZF blocks (no end-of-file block), with their counts."""
+    """One task's records as BGZF blocks (no end-of-file block), with their counts.
+
+    With gVCF blocks, a reference block that opens (``head``) or closes (``tail``) the
+    task's records is kept apart, so the merge can join it with its neighbour task's.
+    """
 
     group: ChunkGroup
     bgzf: bytes
@@ -33,6 +38,8 @@ class ChunkCalls:
     passing: int
     snps: int
     indels: int
+    head: tuple[str, Block] | None = None
+    tail: tuple[str, Block] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,22 +62,60 @@ def call_task(group: ChunkGroup, *, bam: str, reference: str, params: CallParams
               targets: list[tuple[str, int, int]] | None = None) -> ChunkCalls:
     """Map task: the records owned by the group's chunks (only those whose POS lies in
     ``targets`` when given), compressed, in position order."""
-    lines: list[str] = []
-    counts = [0, 0, 0]
+    records: list[tuple[str, Variant | Block]] = []
     for chunk in group.chunks:
-        variants = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
+        found = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
         if targets is not None:
             mine = [(s, e) for c, s, e in targets if c == chunk.contig and s < chunk.end and e > chunk.start]
-            variants = [v for v in variants if any(s <= v.pos - 1 < e for s, e in mine)]
+            found = [v for v in found if any(s <= v.pos - 1 < e for s, e in mine)]
+        variants = [v for v in found if isinstance(v, Variant)]
         keys = [(v.pos, v.ref, v.alts) for v in variants]
         if len(set(keys)) != len(keys) or keys != sorted(keys):
             raise AssertionError(f"chunk {chunk}: records out of order or duplicated")
-        for v in variants:
-            line = vcf.record(chunk.contig, v, params.min_qual)
-            lines.append(line)
-            counts[0] += "\tPASS\t" in line
-            counts[1 if not v.is_indel else 2] += 1
-    return ChunkCalls(group, vcf.bgzf_block(lines), len(lines), *counts)
+        if records and records[-1][0] == chunk.contig:  # join blocks across the group's chunk boundaries
+            joined = join_blocks([records.pop()[1], *found])
+        else:
+            joined = found
+        records += [(chunk.contig, r) for r in joined]
+    head = records.pop(0) if records and isinstance(records[0][1], Block) else None
+    tail = records.pop() if records and isinstance(records[-1][1], Block) else None
+    lines, counts = [], [0, 0, 0]
+    for contig, r in records:
+        if isinstance(r, Block):
+            lines.append(vcf.block_record(contig, r))
+            continue
+        line = vcf.record(contig, r, params.min_qual)
+        lines.append(line)
+        counts[0] += "\tPASS\t" in line
+        counts[1 if not r.is_indel else 2] += 1
+    n_variants = counts[1] + counts[2]
+    return ChunkCalls(group, vcf.bgzf_block(lines), n_variants, *counts, head=head, tail=tail)
+
+
+def _pieces(parts: list[ChunkCalls]):
+    """The parts' BGZF bytes in order, with boundary reference blocks joined across parts."""
+    pending: tuple[str, Block] | None = None
+    for part in parts:
+        for item in (part.head, part.bgzf, part.tail):
+            if item is None or item == b"":
+                continue
+            if isinstance(item, bytes):
+                if pending is not None:
+                    yield vcf.bgzf_block([vcf.block_record(*pending)])
+                    pending = None
+                yield item
+                continue
+            contig, block = item
+            if pending is not None and pending[0] == contig:
+                joined = join_blocks([pending[1], block])
+                if len(joined) == 1:
+                    pending = (contig, joined[0])
+                    continue
+            if pending is not None:
+                yield vcf.bgzf_block([vcf.block_record(*pending)])
+            pending = item
+    if pending is not None:
+        yield vcf.bgzf_block([vcf.block_record(*pending)])
 
 
 def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z",
@@ -79,15 +124,16 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z
     (``kind`` z, v or b) and build its ``index`` (suffix), atomically.
 
     Chunks own disjoint position ranges, so the parts need no sorting or de-duplication:
-    the merge holds only compressed bytes and streams them out.
+    the merge holds only compressed bytes and streams them out (joining gVCF reference
+    blocks that meet at a task boundary).
     """
     parts = sorted(parts, key=lambda p: p.group.index)
     if index is None:
         with atomic_output(out) as tmp:
-            vcf.write(tmp, header, (p.bgzf for p in parts), kind, None)
+            vcf.write(tmp, header, _pieces(parts), kind, None)
     else:
         with atomic_output(out) as tmp, atomic_output(out + index) as tmp_index:
-            vcf.write(tmp, header, (p.bgzf for p in parts), kind, index)
+            vcf.write(tmp, header, _pieces(parts), kind, index)
             os.replace(tmp + index, tmp_index)
     return CallSummary(path=out, records=sum(p.records for p in parts), passing=sum(p.passing for p in parts),
                        snps=sum(p.snps for p in parts), indels=sum(p.indels for p in parts),
@@ -98,7 +144,7 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
                    chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
                    min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
                    output_type: str | None = None, ploidy: str | None = None, sex: str = "F",
-                   regions_file: str | None = None, targets_file: str | None = None,
+                   regions_file: str | None = None, targets_file: str | None = None, gvcf: bool = False,
                    command: str | None = None) -> Job:
     """Check the inputs, plan the chunks and build the call graph (nothing is called yet).
 
@@ -126,6 +172,9 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     targets_file : str, optional
         BED of targets (bcftools ``-T``): only records whose POS lies in one are written;
         without regions, only the targets are called.
+    gvcf : bool
+        Also write reference blocks (``<*>``, END, MinDP; GT ``./.`` where no read covers)
+        over every position without a record (bcftools ``call -g``); not with ``targets_file``.
     command : str, optional
         Command line recorded in the VCF header.
 
@@ -137,6 +186,8 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     """
     kind = output_type_of(out, output_type)
     check_chunking(chunks, chunk_size)
+    if gvcf and targets_file:
+        raise InputError(targets_file, "--gvcf blocks cover whole regions: use --regions-file, not --targets-file")
     copies = Ploidy.parse(ploidy, sex)
     fasta = open_reference(reference)
     aln, bam_index = open_alignments(bam, reference)
@@ -152,9 +203,9 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
         ref_len = dict(zip(fasta.references, fasta.lengths))
         contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
     params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
-                        min_qual=min_qual, ploidy=copies)
+                        min_qual=min_qual, ploidy=copies, gvcf=gvcf)
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
-    header = vcf.header(contigs, reference, sample, command, min_qual)
+    header = vcf.header(contigs, reference, sample, command, min_qual, gvcf)
     g = Graph("genomics.call")
     g.map("call", call_task, over=plan,
           params={"bam": bam, "reference": reference, "params": params, "index": bam_index, "targets": targets})
@@ -167,7 +218,7 @@ def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None
          chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
          min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250, output_type: str | None = None,
          ploidy: str | None = None, sex: str = "F", regions_file: str | None = None,
-         targets_file: str | None = None, executor: str = "threads", workers: int | None = None,
+         targets_file: str | None = None, gvcf: bool = False, executor: str = "threads", workers: int | None = None,
          **run_options: Any) -> RunResult:
     """Call SNPs and indels of one sample: BAM/CRAM + reference -> VCF (bgzip + index, plain or BCF).
 
@@ -178,5 +229,5 @@ def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None
     job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
                          min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
                          output_type=output_type, ploidy=ploidy, sex=sex, regions_file=regions_file,
-                         targets_file=targets_file, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
+                         targets_file=targets_file, gvcf=gvcf, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
     return run_job(job, executor=executor, workers=workers, **run_options)

@@ -9,11 +9,12 @@ from collections.abc import Iterable, Sequence
 import pysam
 from pysam import bcftools
 
-from .caller import Variant
+from .caller import Block, Variant
 
 def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
-           command: str, min_qual: float) -> str:
-    """VCF header: contigs with lengths, reference, command line and field definitions."""
+           command: str, min_qual: float, gvcf: bool = False) -> str:
+    """VCF header: contigs with lengths, reference, command line and field definitions
+    (with the reference-block fields when ``gvcf``)."""
     lines = [
         "##fileformat=VCFv4.2",
         "##source=cloudbutton.genomics",
@@ -36,6 +37,10 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
         '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
         '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths (REF, ALT...)">',
         '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype likelihoods">',
+        *([f'##ALT=<ID=*,Description="Any allele other than REF (reference block)">',
+           '##INFO=<ID=END,Number=1,Type=Integer,Description="Last position of the reference block">',
+           '##INFO=<ID=MinDP,Number=1,Type=Integer,Description="Lowest depth in the reference block">']
+          if gvcf else []),
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", sample]),
     ]
     return "\n".join(lines) + "\n"
@@ -48,6 +53,13 @@ def record(contig: str, v: Variant, min_qual: float) -> str:
                        ",".join(map(str, v.ad)), ",".join(map(str, v.pl))])
     return "\t".join([contig, str(v.pos), ".", v.ref, ",".join(v.alts), f"{v.qual:.2f}",
                       ";".join(filters) or "PASS", ";".join([f"DP={v.dp}", *v.info]), "GT:GQ:DP:AD:PL", sample])
+
+
+def block_record(contig: str, b: Block) -> str:
+    """One gVCF reference-block line: ``./.`` where no read covers, else ``0/0`` with MinDP."""
+    gt = "0/0" if b.band else "./."
+    return "\t".join([contig, str(b.pos), ".", b.ref, "<*>", ".", "PASS", f"END={b.end};MinDP={b.min_dp}",
+                      "GT:DP", f"{gt}:{b.min_dp}"])
 
 
 #: Longest contig a tabix (.tbi) index can address; longer ones need CSI.

@@ -5,6 +5,7 @@ import gzip
 import os
 import shutil
 
+import numpy as np
 import pysam
 import pytest
 from pysam import bcftools
@@ -274,3 +275,29 @@ def test_packed_small_regions_give_the_same_records(tmp_path, tiny):
     assert packed.value.chunks == alone.value.chunks == 12
     assert _records(str(tmp_path / "p.vcf.gz")) == _records(str(tmp_path / "a.vcf.gz"))
     assert packed.value.records > 0
+
+
+def test_gvcf_blocks_tile_the_region_once_whatever_the_chunks(tmp_path, tiny, baseline):
+    region = f"{tiny.contig}:1-{tiny.length}"
+    runs = {}
+    for n in (1, 4):
+        out = str(tmp_path / f"g{n}.vcf.gz")
+        call(tiny.bam, tiny.reference, out, regions=[region], chunks=n, workers=2, quiet=True, gvcf=True)
+        runs[n] = _records(out)
+    assert runs[1] == runs[4]
+    covered = np.zeros(tiny.length + 2, dtype=np.int64)
+    variants = []
+    for line in runs[1]:
+        f = line.split("\t")
+        pos = int(f[1])
+        if f[4] == "<*>":
+            end = int(f[7].split(";")[0].removeprefix("END="))
+            covered[pos:end + 1] += 1
+        else:
+            variants.append(line)
+            covered[pos:pos + len(f[3])] += 10
+    assert variants == baseline  # the variant records are unchanged
+    blocks_only = covered[1:tiny.length + 1] % 10
+    assert blocks_only.max() == 1  # no base in two blocks
+    assert (covered[1:tiny.length + 1] > 0).all()  # every base in a block or a record
+    assert ((covered[1:tiny.length + 1] >= 10) & (blocks_only > 0)).sum() == 0  # blocks avoid records
