@@ -173,8 +173,8 @@ def _write_images(folder: str, wanted: set[int], setup: Setup, shape: tuple[int,
     return written
 
 
-def write_outputs(result: FdrResult, *, out: str, setup: Setup, shape: tuple[int, int], staging: str, n_segments: int, ppm: float,
-                  image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
+def write_outputs(result: FdrResult, *, out: str, setup: Setup, shape: tuple[int, int], staging: str,
+                  n_segments: int, ppm: float, image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
     """Write ``annotations.csv``, ``metaspace_annotations.csv``, ``scores.csv`` and ``images/`` into ``out``,
     atomically; then remove the staging folder (staged images and centroid segments).
     """

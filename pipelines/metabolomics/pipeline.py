@@ -2,18 +2,22 @@
 
 Stages (each bounded in memory):
 
-0. ``setup`` (one task): the ion table (targets + seeded decoys) and the
-   sample area, shared by reference.  Bound: ~10 B per ion.
+0. ``setup`` (one task): the ion table (targets + seeded decoys per database),
+   the databases' molecules and the sample area, shared by reference.  Bound: ~10 B per ion.
 1. ``centroids`` (map over cache shards): isotope centroids of targets and
    decoys, cached across runs.  Bound: a shard group's centroids.
-2. ``centroid_table`` (reduce): one (ions × n_peaks) table.  Bound: 16 B per peak.
+2. ``centroid_table`` (reduce): the centroids split by m/z segment, one stored
+   file per segment.  Bound: 64 B per ion.
 3. ``dataset`` (map over spectra ranges): reads only its .ibd byte ranges and
-   emits its peaks split into m/z segments.  Bound: its spectra, ~2× with margins.
+   emits its peaks split into m/z segments.  Bound: ~8× its share of the .ibd.
 4. ``by_segment`` (shuffle): one bucket per m/z segment.
-5. ``annotate`` (map over segments): ion images, spectral/spatial/chaos, MSM.
-   Bound: the segment's peaks + one image batch + the centroid table.
-6. ``fdr`` (reduce): FDR per target modifier.  Bound: one MSM per ion.
-7. ``export`` (reduce): ``annotations.csv``, ``scores.csv``, ``images/``, written atomically.
+5. ``annotate`` (map over segments): loads its segment's peaks and centroids
+   only; ion images, spectral/spatial/chaos, MSM; stages its targets' isotope
+   images.  Bound: the segment's peaks + one image batch (see :func:`annotate_task_mb`).
+6. ``fdr`` (reduce): FDR per database and target modifier, from the scores.
+   Bound: one score row per scored ion.
+7. ``export`` (reduce): ``annotations.csv``, ``metaspace_annotations.csv``,
+   ``scores.csv``, ``images/``, written atomically.
 """
 from __future__ import annotations
 
@@ -197,8 +201,9 @@ def compute_fdr(parts: list[list[dict]], *, setup: list[Setup], mode: str) -> Fd
     return FdrResult(metrics=merged, fdr=fdr)
 
 
-def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup], instrument: str, staging: str, n_segments: int,
-                   ppm: float, image_fdr: float, dataset_name: str, charge: int) -> dict[str, Any]:
+def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], setup: list[Setup],
+                   instrument: str, staging: str, n_segments: int, ppm: float, image_fdr: float,
+                   dataset_name: str, charge: int) -> dict[str, Any]:
     """Export stage: write the output folder atomically; return a summary."""
     summary = write_outputs(parts[0], out=out, setup=setup[0], shape=shape, staging=staging,
                             n_segments=n_segments, ppm=ppm, image_fdr=image_fdr, dataset_name=dataset_name,
@@ -209,8 +214,8 @@ def export_results(parts: list[FdrResult], *, out: str, shape: tuple[int, int], 
 def _approx_mz(ions: IonTable, charge: int) -> np.ndarray:
     """Monoisotopic m/z of every ion, for choosing segment bounds."""
     f_mass = np.array([monoisotopic_mass(f) for f in ions.formula_names])
-    m_mass = np.array([sum(sign * sum(monoisotopic_mass(el) * n for el, n in c.items()) for sign, c in parse_modifiers(m))
-                       for m in ions.modifier_names])
+    m_mass = np.array([sum(sign * sum(monoisotopic_mass(el) * n for el, n in c.items())
+                           for sign, c in parse_modifiers(m)) for m in ions.modifier_names])
     mass = f_mass[ions.formula_idx] + m_mass[ions.modifier_idx]
     return (mass - charge * ELECTRON_MASS) / abs(charge)
 

@@ -119,8 +119,8 @@ def test_molecules_isomers_and_one_fdr_per_database(synthetic_sets: list[Synthet
                       + f"X1\tan isomer\t{planted[0]}\n")
     alone, both = tmp_path / "alone", tmp_path / "both"
     annotate(ds.imzml, ds.db, str(alone), centroid_cache=centroid_cache, quiet=True)
-    result = annotate(ds.imzml, [ds.db, str(upload)], str(both), centroid_cache=centroid_cache, adducts=["[M+H]+", "[M+Na]+", "[M+K]+"],
-                      quiet=True)
+    result = annotate(ds.imzml, [ds.db, str(upload)], str(both), centroid_cache=centroid_cache,
+                      adducts=["[M+H]+", "[M+Na]+", "[M+K]+"], quiet=True)
     rows = _rows(both)
     by_db = {name: [r for r in rows if r["database"] == name] for name in ("seed0_db", "upload")}
     assert result.value["databases"] == ["seed0_db", "upload"] and all(by_db.values())
