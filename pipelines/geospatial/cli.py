@@ -8,6 +8,7 @@ import hashlib
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
 
+from .catalog import build_index_job
 from .pipeline import GROUND_MODES, INTERPOLATIONS, build_classify_job, build_dem_job
 from .products import DSM_METHODS, build_chm_job, build_density_job, build_dsm_job, build_hag_job
 from .report import report
@@ -144,6 +145,22 @@ def _classify_fingerprint(out: str) -> str:
     return digest.hexdigest()
 
 
+def _add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="LAS/LAZ files, folders, globs or prefixes")
+    parser.add_argument("--out", required=True, metavar="CATALOG.json",
+                        help="catalog file; pass it as INPUT to any command to plan without reading headers")
+
+
+def _build_index(args: argparse.Namespace) -> Job:
+    return build_index_job(args.inputs, args.out)
+
+
+def _file_fingerprint(out: str) -> str:
+    """SHA-256 of the file's bytes."""
+    with open(out, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
 def _hag_fingerprint(out: str) -> str:
     """SHA-256 of the points' coordinates and heights above ground, in file order."""
     import laspy
@@ -183,6 +200,9 @@ pipeline = Pipeline(
         "density": Command(help="points (not noise) per square metre of each cell",
                            add_arguments=_add_density_arguments, build=_build_density, fingerprint=_dem_fingerprint,
                            output_name="density.tif"),
+        "index": Command(help="read every header (in parallel) into a catalog file that plans skip reading",
+                         add_arguments=_add_index_arguments, build=_build_index, fingerprint=_file_fingerprint,
+                         output_name="catalog.json"),
         "hag": Command(help="copy of a LAS/LAZ file with a HeightAboveGround extra dimension",
                        add_arguments=_add_hag_arguments, build=_build_hag, fingerprint=_hag_fingerprint,
                        output_name="hag.laz"),

@@ -17,8 +17,10 @@ from cloudbutton.core.errors import InputError
 
 #: Largest output grid accepted (cells); 500 M float32 cells is a 2 GB raster.
 MAX_CELLS = 500_000_000
-#: Largest number of tiles (tasks) accepted for one job.
+#: Largest number of tiles (tasks) accepted for one job writing one GeoTIFF.
 MAX_TILES = 100_000
+#: Limits when every tile writes its own file (a VRT output): no raster is ever whole in memory.
+MAX_TILED_CELLS, MAX_TILED_TILES = 10**12, 2_000_000
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class TileLattice:
         return np.column_stack([xmin, ymax - nrows * g.res, xmin + ncols * g.res, ymax])
 
 
-def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> TileLattice:
+def plan_tiles(grid: GridSpec, tile_size: float, buffer: float, max_tiles: int = MAX_TILES) -> TileLattice:
     """Cut ``grid`` into tiles of about ``tile_size`` map units, row-major.
 
     Each axis gets round(extent / tile_size) tiles (at least one) of equal
@@ -134,8 +136,8 @@ def plan_tiles(grid: GridSpec, tile_size: float, buffer: float) -> TileLattice:
     nx, ny = min(max(1, round(grid.width / cells)), grid.width), min(max(1, round(grid.height / cells)), grid.height)
     step_c, step_r = math.ceil(grid.width / nx), math.ceil(grid.height / ny)
     nx, ny = math.ceil(grid.width / step_c), math.ceil(grid.height / step_r)
-    if nx * ny > MAX_TILES:
-        raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {MAX_TILES:,}); use larger tiles")
+    if nx * ny > max_tiles:
+        raise InputError("--tile-size", f"{tile_size} gives {nx * ny:,} tiles (> {max_tiles:,}); use larger tiles")
     return TileLattice(grid, step_c, step_r, nx, ny, float(buffer))
 
 

@@ -21,7 +21,8 @@ from .lasio import metres_per_unit, plan_reads
 from .plan import (TILE_SIZE_M, Layout, SmrfOptions, check_suffix, extent_of, given_or_default, ground_filter,
                    index_inputs, plan_layout)
 from .raster import HILLSHADE_SUFFIXES
-from .tasks import classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
+from .tasks import TileWriter, classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
+from .tiled_output import is_vrt, tile_folder, write_vrt
 
 GROUND_MODES = ("smrf", "class")
 INTERPOLATIONS = ("tin", "idw")
@@ -57,10 +58,24 @@ def terrain_stages(g: Graph, layout: Layout, ground: str, flt: GroundFilter, cel
           params={**params, "halo": layout.halo, "extent": layout.extent, "max_edge": max_edge, "idw": idw})
 
 
-def mosaic_params(layout: Layout, out: str, product: str, hillshade: str | None = None) -> dict[str, Any]:
-    """Parameters of the ``mosaic`` reduce for ``product`` written to ``out``."""
-    return {"grid": layout.grid, "crs_wkt": layout.crs_wkt, "out": out, "hillshade": hillshade,
-            "tiles": len(layout.tiles), "product": product}
+def output_stage(g: Graph, layout: Layout, out: str, product: str, *, layered: bool = False,
+                 hillshade: str | None = None) -> None:
+    """End ``g`` (whose last stage holds the tiles' blocks) with its output: one COG written by the
+    ``mosaic`` reduce, or, for a .vrt, one COG per tile written by the tile tasks and a VRT over them.
+
+    ``layered`` tiles carry the highest return per cell next to the terrain (DSM, CHM).
+    """
+    last = list(g.stages)[-1]
+    if is_vrt(out):
+        if hillshade:
+            raise InputError("--hillshade", "needs a .tif output (a .vrt output is never whole in one process)")
+        g.stages[last].params["writer"] = TileWriter(tile_folder(out), layout.crs_wkt, product, layered)
+        g.reduce("vrt", write_vrt, over=last, params={"grid": layout.grid, "crs_wkt": layout.crs_wkt, "out": out,
+                                                     "tiles": len(layout.tiles), "product": product})
+        return
+    g.reduce("mosaic", mosaic, over=last, params={"grid": layout.grid, "crs_wkt": layout.crs_wkt, "out": out,
+                                                 "hillshade": hillshade, "tiles": len(layout.tiles),
+                                                 "product": product, "layered": layered})
 
 
 def build_dem_job(
@@ -104,7 +119,7 @@ def build_dem_job(
     g = Graph("geospatial.dem")
     terrain_stages(g, layout, ground, ground_filter(layout.units, smrf, denoise), interpolation=interpolation,
                    max_edge=max_edge)
-    g.reduce("mosaic", mosaic, over="tin", params=mosaic_params(layout, out, "dtm", hillshade))
+    output_stage(g, layout, out, "dtm", hillshade=hillshade)
     return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
 

@@ -9,9 +9,11 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from cloudbutton.core import InputError
+from cloudbutton.core import InputError, storage
 
-from .grid import GridSpec, TileLattice, plan_grid, plan_tiles
+from .grid import MAX_CELLS, MAX_TILED_CELLS, MAX_TILED_TILES, MAX_TILES, GridSpec, TileLattice, plan_grid, plan_tiles
+from .tiled_output import is_vrt
+from .catalog import is_catalog, read_catalog
 from .ground import GroundFilter
 from .lasio import LasSource, common_crs, expand_inputs, metres_per_unit, read_source
 from .noise import ElmParams
@@ -27,11 +29,17 @@ SmrfOptions = SmrfParams | Mapping[str, float | None] | None
 
 
 def index_inputs(inputs: str | Sequence[str]) -> list[LasSource]:
-    """Expand the inputs and read every header (bounds, counts, CRS)."""
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    """Expand the inputs and read every header (bounds, counts, CRS); a catalog file (.json) gives its
+    sources without reading a header."""
+    items = [os.fspath(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs))]
     if not items:
         raise InputError("INPUT", "no input given")
-    return [read_source(uri) for uri in expand_inputs([os.fspath(i) for i in items])]
+    catalogs = [i for i in items if is_catalog(i)]
+    if catalogs:
+        if len(catalogs) != len(items):
+            raise InputError(catalogs[0], "a catalog file cannot be mixed with other inputs")
+        return [s for c in catalogs for s in read_catalog(c)]
+    return [read_source(uri) for uri in expand_inputs(items)]
 
 
 def extent_of(sources: list[LasSource]) -> tuple[float, float, float, float]:
@@ -86,13 +94,18 @@ class Layout:
 
 def plan_layout(inputs: str | Sequence[str], out: str, *, resolution: float, tile_size: float | None,
                 buffer: float | None, crs: str | None, force_crs: bool) -> Layout:
-    """Index the headers and plan the grid and tiles of a raster written to ``out`` (a .tif)."""
-    check_suffix(out, (".tif", ".tiff"), "a GeoTIFF (.tif)")
+    """Index the headers and plan the grid and tiles of a raster written to ``out``: one GeoTIFF (.tif, at most
+    500 M cells), or a VRT over one COG per tile (.vrt, no practical cap)."""
+    check_suffix(out, (".tif", ".tiff", ".vrt"), "a GeoTIFF (.tif) or a VRT over per-tile COGs (.vrt)")
+    tiled = is_vrt(out)
+    if tiled and storage.is_object_uri(os.fspath(out)):
+        raise InputError(os.fspath(out), "a .vrt output must be a local path (its tiles are written beside it)")
     sources = index_inputs(inputs)
     crs_wkt = common_crs(sources, crs, force_crs)
     units = metres_per_unit(crs_wkt, crs or sources[0].uri)
     tile_size = given_or_default(tile_size, TILE_SIZE_M, units[0])
     buffer = given_or_default(buffer, BUFFER_M, units[0])
     extent = extent_of(sources)
-    grid = plan_grid(extent, resolution)
-    return Layout(sources, crs_wkt, units, extent, grid, plan_tiles(grid, tile_size, buffer), buffer)
+    grid = plan_grid(extent, resolution, MAX_TILED_CELLS if tiled else MAX_CELLS)
+    tiles = plan_tiles(grid, tile_size, buffer, MAX_TILED_TILES if tiled else MAX_TILES)
+    return Layout(sources, crs_wkt, units, extent, grid, tiles, buffer)

@@ -20,10 +20,10 @@ from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 from .grid import plan_grid, plan_tiles
 from .hag import hag_tile, write_hag
 from .lasio import plan_reads
-from .pipeline import GROUND_MODES, mosaic_params, raster_summary, terrain_stages
+from .pipeline import GROUND_MODES, output_stage, raster_summary, terrain_stages
 from .plan import (BUFFER_M, TILE_SIZE_M, MAX_BUFFER_GROWTH, SmrfOptions, extent_of, given_or_default,
                    ground_filter, index_inputs, plan_layout)
-from .tasks import cells_tile, ground_and_route, mosaic, read_and_route, tin_tile
+from .tasks import cells_tile, ground_and_route, read_and_route, tin_tile
 from .lasio import metres_per_unit
 
 DSM_METHODS = ("max", "tin")
@@ -52,7 +52,7 @@ def build_dsm_job(inputs: str | Sequence[str], out: str, *, resolution: float = 
               params={**params, "reach": layout.halo, "select": "first"})
         g.shuffle("by_tile", over="read", partitions=len(layout.tiles))
         g.map("tin", tin_tile, over="by_tile", params={**params, "halo": layout.halo, "extent": layout.extent})
-    g.reduce("mosaic", mosaic, over="tin", params=mosaic_params(layout, out, "dsm"))
+    output_stage(g, layout, out, "dsm", layered=method == "max")
     return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
 
@@ -65,7 +65,7 @@ def build_chm_job(inputs: str | Sequence[str], out: str, *, resolution: float = 
                          force_crs=force_crs)
     g = Graph("geospatial.chm")
     terrain_stages(g, layout, ground, ground_filter(layout.units, smrf, denoise), cells="max")
-    g.reduce("mosaic", mosaic, over="tin", params=mosaic_params(layout, out, "chm"))
+    output_stage(g, layout, out, "chm", layered=True)
     return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
 
@@ -80,7 +80,7 @@ def build_density_job(inputs: str | Sequence[str], out: str, *, resolution: floa
     g.map("read", read_and_route, over=plan_reads(layout.sources), params={**params, "reach": None, "cells": "count"})
     g.shuffle("by_tile", over="read", partitions=len(layout.tiles))
     g.map("cells", cells_tile, over="by_tile", params={**params, "how": "count", "scale": per_m2})
-    g.reduce("mosaic", mosaic, over="cells", params=mosaic_params(layout, out, "density"))
+    output_stage(g, layout, out, "density")
     return Job(graph=g, output=out, summary=raster_summary, inputs=[s.uri for s in layout.sources])
 
 

@@ -24,6 +24,7 @@ from .ground import NOISE_CLASSES, GroundFilter, decide
 from .hag import Targets
 from .noise import NOISE_CLASS
 from .idw import IdwParams, idw_grid
+from .tiled_output import TileFile, write_tile
 from .tin import Block, tin_grid
 
 #: Classes used as ground by ``ground="class"`` (ground, water), as lidR does.
@@ -123,16 +124,36 @@ def ground_and_route(groups: dict[int, list[Routed]], *, tiles: TileLattice, gri
     return _route(ground, tiles, grid, reach) + [(tile, p) for p in parts] + own
 
 
+@dataclass(frozen=True)
+class TileWriter:
+    """Where a tile task writes its core (``--out x.vrt``) instead of returning it: folder, CRS, product."""
+
+    folder: str
+    crs_wkt: str
+    product: str
+    layered: bool
+
+    def write(self, item: TileDem, grid: GridSpec) -> TileFile:
+        block = product_block(item.dem, item.surface, self.product, self.layered)
+        return write_tile(block, item.col0, item.row0, grid, self.crs_wkt, self.folder, item.ground, item.buffer,
+                          item.uncertain)
+
+
+def _finish(item: TileDem, grid: GridSpec, writer: TileWriter | None) -> TileDem | TileFile:
+    return writer.write(item, grid) if writer else item
+
+
 def tin_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, halo: float,
              extent: tuple[float, float, float, float], max_edge: float | None = None,
-             idw: IdwParams | None = None) -> TileDem | None:
+             idw: IdwParams | None = None, writer: TileWriter | None = None) -> TileDem | TileFile | None:
     """Grid a tile's ground points onto its core cells: TIN (core + buffer), or IDW when ``idw`` is given.
 
     The tile holds every ground point within ``halo`` of its core, so each
     triangle a core cell uses is checked against them (see ``tin_grid``);
     ``max_edge`` leaves cells under longer triangles empty. For IDW the tile
     holds every point within ``idw.rmax``. Highest-return partials, when
-    sent (DSM, CHM), become the tile's ``surface``.
+    sent (DSM, CHM), become the tile's ``surface``. With a ``writer`` the
+    tile's product is written to its own file and only its figures return.
     """
     found = _tile_items(groups)
     if found is None:
@@ -142,19 +163,20 @@ def tin_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridS
     surface = merge_parts(parts, tile, "max") if parts else None
     block = Block(tile.col0, tile.row0, tile.ncols, tile.nrows)
     if idw is not None:
-        return TileDem(tile.col0, tile.row0, idw_grid(pts.x, pts.y, pts.z, grid, block, idw), len(pts), idw.rmax,
-                       False, surface)
+        return _finish(TileDem(tile.col0, tile.row0, idw_grid(pts.x, pts.y, pts.z, grid, block, idw), len(pts),
+                               idw.rmax, False, surface), grid, writer)
     limit = (tile.core[0] - halo, tile.core[1] - halo, tile.core[2] + halo, tile.core[3] + halo)
     result = tin_grid(pts.x, pts.y, pts.z, grid, block, window=tile.read, limit=limit, extent=extent,
                       max_edge=max_edge)
     w = result.window
     used = max(tile.core[0] - w[0], tile.core[1] - w[1], w[2] - tile.core[2], w[3] - tile.core[3])
     inside = ((pts.x >= w[0]) & (pts.x <= w[2]) & (pts.y >= w[1]) & (pts.y <= w[3])).sum()
-    return TileDem(tile.col0, tile.row0, result.dem, int(inside), float(used), result.uncertain, surface)
+    return _finish(TileDem(tile.col0, tile.row0, result.dem, int(inside), float(used), result.uncertain, surface),
+                   grid, writer)
 
 
-def cells_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, how: str, scale: float = 1.0
-               ) -> TileDem | None:
+def cells_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: GridSpec, how: str, scale: float = 1.0,
+               writer: TileWriter | None = None) -> TileDem | TileFile | None:
     """Merge a tile core's cell partials into its block (highest return, or count times ``scale``)."""
     found = _tile_items(groups)
     if found is None:
@@ -164,7 +186,7 @@ def cells_tile(groups: dict[int, list[Routed]], *, tiles: TileLattice, grid: Gri
     block = merge_parts(parts, tile, how)
     if how == "count":
         block = (block * np.float32(scale)).astype(np.float32)
-    return TileDem(tile.col0, tile.row0, block, 0, 0.0, False)
+    return _finish(TileDem(tile.col0, tile.row0, block, 0, 0.0, False), grid, writer)
 
 
 def assemble(items: list[TileDem | None], grid: GridSpec, layer: str = "dem") -> np.ndarray:
@@ -179,28 +201,33 @@ def assemble(items: list[TileDem | None], grid: GridSpec, layer: str = "dem") ->
     return dem
 
 
-def product_raster(items: list[TileDem | None], grid: GridSpec, product: str) -> np.ndarray:
-    """The raster of ``product`` from the tiles' blocks.
+def product_block(dem: np.ndarray, surface: np.ndarray | None, product: str, layered: bool) -> np.ndarray:
+    """The cells of ``product`` from a block; ``layered`` runs carry the highest return per cell (``surface``,
+    None when a tile has none) next to the terrain (``dem``).
 
-    Tiles that carry a ``surface`` (highest first return per cell) next to
-    their terrain give a DSM floored at the terrain (empty cells take the
-    terrain, so DSM >= DTM everywhere) and a CHM = that DSM minus the terrain.
+    Layered, the DSM is the surface floored at the terrain (empty cells take
+    the terrain, so DSM >= DTM everywhere) and the CHM is that DSM minus the
+    terrain; otherwise the block itself is the product.
     """
-    dem = assemble(items, grid)
-    if product not in ("dsm", "chm") or not any(i is not None and i.surface is not None for i in items):
+    if not layered:
         return dem
-    top = np.fmax(assemble(items, grid, "surface"), dem)
+    top = dem if surface is None else np.fmax(surface, dem)
     return top if product == "dsm" else (top - dem).astype(np.float32)
 
 
+def product_raster(items: list[TileDem | None], grid: GridSpec, product: str, layered: bool) -> np.ndarray:
+    """The whole raster of ``product`` from the tiles' blocks (see :func:`product_block`)."""
+    return product_block(assemble(items, grid), assemble(items, grid, "surface"), product, layered)
+
+
 def mosaic(items: list[TileDem | None], *, grid: GridSpec, crs_wkt: str, out: str, hillshade: str | None,
-           tiles: int, product: str = "dtm") -> dict:
+           tiles: int, product: str = "dtm", layered: bool = False) -> dict:
     """Write the assembled raster as a COG (and optional hillshade); return a summary.
 
     ``product`` names the raster: ``"dtm"``, ``"density"``, ``"dsm"`` or ``"chm"``
     (see :func:`product_raster`).
     """
-    dem = product_raster(items, grid, product)
+    dem = product_raster(items, grid, product, layered)
     done = [i for i in items if i is not None]
     valid = np.isfinite(dem)
     summary = {
