@@ -138,7 +138,7 @@ def _call_window(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, 
     if found is None:
         return [Block(start + 1, end, fasta.fetch(contig, start, start + 1).upper(), 0, 0)] if params.gvcf else []
     obs, ref = found
-    indel_sites = candidate_sites(obs, ref, params.max_indel, params.indel_min_reads)
+    indel_sites = candidate_sites(obs, ref, params.max_indel, params.indel_min_reads, params.indel_min_frac)
     snps = _snp_candidates(obs, ref)
     anchors = np.array([site.anchor for site in indel_sites], dtype=np.int64)
 

@@ -24,6 +24,7 @@ from .reference import RefWindow
 WINDOW = 50  # bp of reference either side of the anchor (bcftools INDEL_WINDOW_SIZE)
 MASK_FRACTION = 0.3
 RESIDUAL_SCALE = 111.0
+MAX_EVENTS = 8  # events realigned per anchor (bcftools allows 63)
 _BATCH_CELLS = 4_000_000  # dynamic-programming cells per realignment batch (bounds memory)
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -77,8 +78,11 @@ def seq_quality(length: int, run: int) -> float:
     return min(q, 500.0 * length / run) if run >= 3 else q
 
 
-def candidate_sites(obs: Observations, ref: RefWindow, max_indel: int, min_reads: int) -> list[IndelSite]:
-    """Left-normalised CIGAR indels grouped by anchor; each event needs ``min_reads`` read pairs.
+def candidate_sites(obs: Observations, ref: RefWindow, max_indel: int, min_reads: int,
+                    min_frac: float) -> list[IndelSite]:
+    """Left-normalised CIGAR indels grouped by anchor; an anchor needs ``min_reads`` read pairs,
+    and ``min_frac`` of the read pairs covering it, carrying any of its events (the
+    ``MAX_EVENTS`` best supported events are kept).
 
     Insertions of one length at one anchor are merged into their most supported sequence
     (sequencing errors inside an insertion do not split its support).
@@ -108,10 +112,19 @@ def candidate_sites(obs: Observations, ref: RefWindow, max_indel: int, min_reads
             if len(reads) > top:
                 seq, top = ins, len(reads)
             grouped[(npos, signed)] = (seq, merged | reads, top)
+    # bcftools' rule: an anchor is a candidate when its indel reads of any kind together reach
+    # ``min_reads``; then every event seen there competes (the best supported ones first)
     sites: dict[int, list[tuple[int, str, int]]] = {}
+    site_reads: dict[int, set[int]] = {}
     for (npos, signed), (ins, reads, _) in sorted(grouped.items()):
-        if len(reads) >= min_reads:
-            sites.setdefault(npos - 1, []).append((signed, ins, len(reads)))
+        sites.setdefault(npos - 1, []).append((signed, ins, len(reads)))
+        site_reads.setdefault(npos - 1, set()).update(reads)
+    def covering(anchor: int) -> int:  # read pairs covering the anchor
+        return np.unique(tmpl[(obs.read_start <= anchor) & (obs.read_end > anchor)]).size
+
+    sites = {a: sorted(found, key=lambda e: (-e[2], e[0], e[1]))[:MAX_EVENTS]
+             for a, found in sites.items()
+             if len(site_reads[a]) >= min_reads and len(site_reads[a]) >= min_frac * covering(a)}
     out = []
     for anchor, found in sorted(sites.items()):
         events = [(s, ins) for s, ins, _ in found]
