@@ -234,8 +234,11 @@ def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarr
     left = max(ref.start, site.anchor - WINDOW)
     right = min(ref.end, site.anchor + 2 + WINDOW + max_del)
     own = [(site.anchor, s, seq) for s, seq in site.events]
-    others = [(n.anchor, s, seq) for n in neighbours for s, seq in n.events
-              if left < n.anchor and _span((n.anchor, s, seq))[1] < right]
+    # nearby events compete; for an indel site only those seen in two read pairs (one read's
+    # event explains no other read), for a SNP every one (a misaligned read may carry it)
+    least = 1 if site.is_snp else 2
+    others = [(n.anchor, s, seq) for n in neighbours for (s, seq), k in zip(n.events, n.support)
+              if k >= least and left < n.anchor and _span((n.anchor, s, seq))[1] < right]
     segs, ids = [], []
     for r in reads.tolist():
         qb, qe, tb = _segment(obs, r, left, right)
