@@ -63,7 +63,7 @@ def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> Ru
     before = outputs.snapshot(job.output, job.output_is_dir)
     ok, started = False, time.time()
     try:
-        result = run(job.graph, options, outputs=[job.output])
+        result = run(job.graph, options, outputs=[job.output], inputs=job.inputs)
         ok = True
         write_report(options.kpi_path)
     finally:

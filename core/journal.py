@@ -8,8 +8,9 @@ output (Nextflow's cache key, with content instead of timestamps):
 * the stage (name, kind, the source of its function, closure and defaults),
 * its parameters and side inputs (side inputs by the keys of their tasks),
 * its input: for a source task the partition descriptor plus the content
-  digest of every file named in the descriptor or the parameters; downstream,
-  the keys of the upstream tasks it reads (so a change travels down the chain).
+  digest of every file named in the descriptor, and of every declared input of
+  the job named in the parameters; downstream, the keys of the upstream tasks it
+  reads (so a change travels down the chain).
 
 When a task succeeds its worker stores the output (already stored for remote
 executors; a pickled copy for the threads executor, which keeps the in-memory
@@ -120,6 +121,10 @@ def value_digest(value: Any) -> str:
         return _digest(repr(value))
 
 
+def _canonical(uri: str) -> str:
+    return uri.rstrip("/") if storage.is_object_uri(uri) else os.path.realpath(storage.local_path(uri))
+
+
 def named_paths(value: Any, depth: int = 4) -> Iterator[str]:
     """Strings inside ``value`` (containers and dataclass fields, ``depth`` levels) that name an
     existing file or object: the files a task reads."""
@@ -208,14 +213,22 @@ class FileDigests:
 
 
 class TaskKeys:
-    """Computes the keys of a graph's tasks, stage by stage, from the keys upstream."""
+    """Computes the keys of a graph's tasks, stage by stage, from the keys upstream.
 
-    def __init__(self, exclude: Sequence[str] = ()):
+    Files count by content: every file a source partition's descriptor names, and the declared
+    inputs (``inputs``, e.g. a Job's) that a stage's parameters name.  Other files named in
+    parameters do not (a log or counter file that the tasks themselves write must not change
+    the keys).
+    """
+
+    def __init__(self, exclude: Sequence[str] = (), inputs: Sequence[str] = ()):
         self.files = FileDigests(exclude)
+        self.inputs = {_canonical(i) for i in inputs}
         self.keys: dict[str, list[str]] = {}  # stage -> key per task (per bucket for a shuffle)
 
-    def _files_in(self, value: Any) -> list[str]:
-        return sorted({f"{p}={d}" for p in named_paths(value) if (d := self.files.of(p))})
+    def _files_in(self, value: Any, declared_only: bool = False) -> list[str]:
+        paths = [p for p in named_paths(value) if not declared_only or _canonical(p) in self.inputs]
+        return sorted({f"{p}={d}" for p in paths if (d := self.files.of(p))})
 
     def stage(self, name: str, kind: str, fn: Callable[..., Any] | None, params: Any, side: dict[str, str],
               items: Sequence[Any], upstream: str | None, buckets: int | None) -> list[str]:
@@ -224,7 +237,8 @@ class TaskKeys:
             up = self.keys[upstream or ""]
             keys = [_digest("shuffle", name, j, *up) for j in range(len(items))]
         else:
-            common = _digest(name, kind, function_digest(fn), value_digest(params), *self._files_in(params),
+            common = _digest(name, kind, function_digest(fn), value_digest(params),
+                             *self._files_in(params, declared_only=True),
                              *[f"{arg}<-{'|'.join(self.keys[dep])}" for arg, dep in sorted(side.items())],
                              buckets)
             if upstream is None:
@@ -324,7 +338,8 @@ class Journal:
         Reuse the records of an earlier run; otherwise an earlier run's folder is emptied first.
     """
 
-    def __init__(self, identity: str, scratch_root: str | None, resume: bool, exclude: Sequence[str] = ()):
+    def __init__(self, identity: str, scratch_root: str | None, resume: bool, exclude: Sequence[str] = (),
+                 inputs: Sequence[str] = ()):
         self.resume = resume
         runs = default_runs_dir()
         os.makedirs(runs, exist_ok=True)
@@ -339,7 +354,7 @@ class Journal:
             self.marker = os.path.join(runs, self.identity)
             self.lock_handle = self._lock()
         self.root = f"{scratch_root.rstrip('/')}/{self.identity}" if scratch_root else self.marker
-        self.keys = TaskKeys(exclude)
+        self.keys = TaskKeys(exclude, inputs)
         if not resume:
             self._empty()
         self._write_marker("running")

@@ -144,7 +144,8 @@ def _input_bytes(spec: TaskSpec) -> int:
 class _Run:
     """One execution of a graph: owns the executor, hooks, journal and stage outputs."""
 
-    def __init__(self, graph: Graph, options: RunOptions, hooks: Sequence[Hook], outputs: Sequence[str]):
+    def __init__(self, graph: Graph, options: RunOptions, hooks: Sequence[Hook], outputs: Sequence[str],
+                 inputs: Sequence[str]):
         self.graph, self.options = graph, options
         self.workers = options.workers or os.cpu_count() or 1
         self.lithops_config = load_lithops_config(options.lithops_config)
@@ -152,7 +153,7 @@ class _Run:
             self.workers, options.memory_mb, self.lithops_config, options.spark_master, options.task_timeout_s,
             options.retries))
         self.hooks = list(hooks)
-        self.job_outputs = list(outputs)
+        self.job_outputs, self.job_inputs = list(outputs), list(inputs)
         self.outputs: dict[str, list[Any]] = {}
         self.journal: Journal | None = None
         self.reused: dict[str, int] = {}
@@ -174,7 +175,8 @@ class _Run:
         self.emit("executor_started", seconds=time.time() - started)
         identity = self.options.run_name or run_identity(
             self.graph.name, [(s.name, s.kind) for s in self.graph.stages.values()], self.job_outputs)
-        self.journal = Journal(identity, self._scratch_root(), self.options.resume, exclude=self.job_outputs)
+        self.journal = Journal(identity, self._scratch_root(), self.options.resume, exclude=self.job_outputs,
+                               inputs=self.job_inputs)
         for stage in self.graph.stages.values():
             self.outputs[stage.name] = self._stage(stage)
         final = self.outputs[self.graph.last.name]
@@ -249,7 +251,7 @@ class _Run:
 
 
 def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook] = (),
-        outputs: Sequence[str] = ()) -> RunResult:
+        outputs: Sequence[str] = (), inputs: Sequence[str] = ()) -> RunResult:
     """Run ``graph`` and return the last stage's output with the run's KPIs.
 
     Parameters
@@ -264,6 +266,9 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
         The files or folders the graph writes (:func:`~cloudbutton.core.job.run_job` passes the
         job's output): part of the run identity, never part of a task key, and while one is
         missing the last stage is not reused.
+    inputs : sequence of str
+        The files the graph reads (a job's inputs): where a stage's parameters name one, its
+        content is part of the stage's task keys.  Files named by source partitions always are.
 
     Returns
     -------
@@ -274,7 +279,7 @@ def run(graph: Graph, options: RunOptions | None = None, *, hooks: Sequence[Hook
     """
     options = options or RunOptions()
     recorder = KPIRecorder(options.prices)
-    job = _Run(graph, options, [recorder, ProgressHook(options.quiet), *hooks], outputs)
+    job = _Run(graph, options, [recorder, ProgressHook(options.quiet), *hooks], outputs, inputs)
     storage.configure(job.lithops_config)
     job.emit("run_start", graph=graph.name, executor=options.executor, workers=job.workers,
              options={"memory_mb": options.memory_mb, "retries": options.retries,

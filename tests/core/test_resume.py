@@ -255,3 +255,28 @@ def test_resume_with_the_journal_on_object_storage(s3_server, tmp_path: Path):
         assert not s3_server.keys(prefix + "scratch")  # the successful run removed its scratch
     finally:
         storage.configure(None)
+
+
+def scaled(x: int, *, table: str, log: str) -> int:
+    with open(log, "a") as handle:  # a file the tasks write: named in the parameters, never part of a key
+        handle.write(f"{x}\n")
+    return x * int(Path(table).read_text())
+
+
+def test_declared_inputs_named_in_parameters_count_by_content(tmp_path: Path):
+    table, log, out = tmp_path / "factor.txt", tmp_path / "calls.log", tmp_path / "out" / "sum.txt"
+    table.write_text("2")
+
+    def job() -> Job:
+        graph = Graph("resume-declared")
+        graph.map("scale", scaled, over=list(range(4)), params={"table": str(table), "log": str(log)})
+        graph.reduce("total", write_sum, over="scale", params={"out": str(out)})
+        return Job(graph, str(out), inputs=[str(table)])
+
+    options = RunOptions(workers=2, quiet=True, keep_scratch=True)
+    assert run_job(job(), options).value == 12
+    again = run_job(job(), options, resume=True)  # the log grew: still every task reused
+    assert _reused(again) == {"scale": 4, "total": 1} and len(log.read_text().split()) == 4
+    table.write_text("3")  # the declared input changed: every task that reads it re-runs
+    changed = run_job(job(), options, resume=True)
+    assert changed.value == 18 and _reused(changed) == {"scale": 0, "total": 0}
