@@ -42,15 +42,28 @@ def staging_folder(out: str) -> str:
     return out.rstrip("/") + ".images-staging"
 
 
+PIXEL = np.dtype([("pos", "<i4"), ("value", "<f4")])  # one staged image pixel
+
+
 def staging_uri(staging: str, segment: int) -> str:
-    return f"{staging}/segment-{segment:05d}.npz"
+    """Stem of a segment's staged images: ``<stem>.bin`` (pixels) and ``<stem>.npz`` (index)."""
+    return f"{staging}/segment-{segment:05d}"
 
 
 def save_images(images: dict[str, np.ndarray], uri: str) -> None:
-    """Stage one segment's target isotope images (arrays ``ion, peak, pos, value``)."""
+    """Stage one segment's target isotope images (parallel arrays ``ion, peak, pos, value``, sorted by ion
+    and peak) as 8-byte pixels plus an index of (ion, peak, first pixel, pixel count), so the export reads
+    back only the images it draws."""
+    keys = images["ion"] * 16 + images["peak"]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=np.int64)
+    pixels = np.empty(len(keys), dtype=PIXEL)
+    pixels["pos"], pixels["value"] = images["pos"], images["value"]
+    with atomic_output(uri + ".bin") as tmp, open(tmp, "wb") as handle:
+        handle.write(pixels.tobytes())
     buffer = io.BytesIO()
-    np.savez(buffer, **images)
-    with atomic_output(uri) as tmp, open(tmp, "wb") as handle:
+    np.savez(buffer, ion=images["ion"][starts], peak=images["peak"][starts], start=starts,
+             count=np.diff(np.r_[starts, len(keys)]))
+    with atomic_output(uri + ".npz") as tmp, open(tmp, "wb") as handle:
         handle.write(buffer.getvalue())
 
 
@@ -156,20 +169,23 @@ def _write_images(folder: str, wanted: set[int], setup: Setup, shape: tuple[int,
     written = 0
     for segment in range(n_segments):
         uri = staging_uri(staging, segment)
-        if not storage.exists(uri):
+        if not storage.exists(uri + ".npz"):
             continue
-        with np.load(io.BytesIO(storage.read_range(uri))) as data:
-            ion, peak, pos, value = data["ion"], data["peak"], data["pos"], data["value"]
-        keep = np.isin(ion, list(wanted))
-        ion, peak, pos, value = ion[keep], peak[keep], pos[keep], value[keep]
-        keys = ion * 16 + peak
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
-        for a, b in zip(starts, np.r_[starts[1:], len(keys)]):
-            name = setup.ions.name(int(ion[a]))
-            path = os.path.join(folder, f"{name}.png") if peak[a] == 0 else \
-                os.path.join(folder, "isotopes", f"{name}.isotope{int(peak[a])}.png")
-            _save_png(path, ion_image(shape, setup.sample_area, pos[a:b], value[a:b]))
-            written += 1
+        with np.load(io.BytesIO(storage.read_range(uri + ".npz"))) as index:
+            ion, peak, start, count = index["ion"], index["peak"], index["start"], index["count"]
+        rows = np.flatnonzero(np.isin(ion, list(wanted)))
+        for group in np.split(rows, np.flatnonzero(np.diff(ion[rows])) + 1) if len(rows) else []:
+            first = int(start[group[0]])  # an ion's images are contiguous: one read each
+            block = np.frombuffer(storage.read_range(uri + ".bin", first * PIXEL.itemsize,
+                                                     int(start[group[-1]] + count[group[-1]]) * PIXEL.itemsize),
+                                  dtype=PIXEL)
+            name = setup.ions.name(int(ion[group[0]]))
+            for r in group:
+                pixels = block[int(start[r]) - first:int(start[r] + count[r]) - first]
+                path = os.path.join(folder, f"{name}.png") if peak[r] == 0 else \
+                    os.path.join(folder, "isotopes", f"{name}.isotope{int(peak[r])}.png")
+                _save_png(path, ion_image(shape, setup.sample_area, pixels["pos"], pixels["value"]))
+                written += 1
     return written
 
 
