@@ -81,7 +81,7 @@ def run_identity(graph_name: str, stages: Sequence[tuple[str, str]], outputs: Se
 
 def function_digest(fn: Callable[..., Any] | None) -> str:
     """Digest of a stage function: module, qualified name, source (bytecode when the source cannot
-    be read, e.g. ``python -c``), defaults and closure values; partials add their arguments."""
+    be read, e.g. ``python -c``), constant defaults and closure values; partials add their arguments."""
     if fn is None:
         return "none"
     if hasattr(fn, "func") and hasattr(fn, "keywords"):  # functools.partial
@@ -98,9 +98,22 @@ def function_digest(fn: Callable[..., Any] | None) -> str:
         body = inspect.getsource(fn)
     except (OSError, TypeError):
         body = marshal.dumps(code)
-    closure = [cell.cell_contents for cell in (fn.__closure__ or ()) if _filled(cell)]
-    return _digest(fn.__module__, fn.__qualname__, body,
-                   value_digest((fn.__defaults__, fn.__kwdefaults__, closure)))
+    closure = [_constant(cell.cell_contents) for cell in (fn.__closure__ or ()) if _filled(cell)]
+    defaults = [_constant(v) for v in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values())]
+    return _digest(fn.__module__, fn.__qualname__, body, value_digest((defaults, closure)))
+
+
+_CONSTANTS = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _constant(value: Any) -> Any:
+    """A captured value as part of a function's digest: constants (numbers, strings, tuples of them)
+    by value, anything else (a list the function appends to, an object) by type only."""
+    if isinstance(value, _CONSTANTS):
+        return value
+    if isinstance(value, (tuple, frozenset)) and all(isinstance(v, _CONSTANTS) for v in value):
+        return value
+    return f"<{type(value).__qualname__}>"
 
 
 def _filled(cell: Any) -> bool:
