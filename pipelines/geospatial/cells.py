@@ -13,9 +13,6 @@ import numpy as np
 
 from .grid import GridSpec, Tile, TileLattice, owner_tiles
 
-#: Statistics a cell can hold.
-STATISTICS = ("max", "count")
-
 
 @dataclass(frozen=True)
 class CellPart:

@@ -7,6 +7,7 @@ point of its core.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import laspy
@@ -78,22 +79,20 @@ def write_hag(items: list[tuple[np.ndarray, np.ndarray]], *, source: LasSource, 
     order = np.argsort(index, kind="stable")
     index, height = index[order], height[order]
     with open_input(source.uri) as path, laspy.open(path, laz_backend=LAZ_BACKEND) as reader, atomic_output(out) as tmp:
-        header = laspy.LasHeader(point_format=reader.header.point_format.id, version=reader.header.version)
-        header.scales, header.offsets = reader.header.scales, reader.header.offsets
-        header.vlrs = reader.header.vlrs
+        header = copy.deepcopy(reader.header)  # CRS, GUID, encoding bits and (E)VLRs as they were
         header.add_extra_dims([laspy.ExtraBytesParams(name=HAG_DIMENSION, type=np.float32)])
         with laspy.open(tmp, mode="w", header=header, do_compress=compress, laz_backend=LAZ_BACKEND) as writer:
             start = 0
             for record in reader.chunk_iterator(CHUNK_POINTS):
                 n = len(record)
-                copy = laspy.ScaleAwarePointRecord.zeros(n, header=header)
+                points = laspy.ScaleAwarePointRecord.zeros(n, header=header)
                 for name in record.point_format.dimension_names:
-                    copy[name] = record[name]
+                    points[name] = record[name]
                 values = np.full(n, np.nan, dtype=np.float32)
                 lo, hi = np.searchsorted(index, [start, start + n])
                 values[index[lo:hi] - start] = height[lo:hi]
-                copy[HAG_DIMENSION] = values
-                writer.write_points(copy)
+                points[HAG_DIMENSION] = values
+                writer.write_points(points)
                 start += n
     known = np.isfinite(height)
     return {"out": out, "points": source.count, "with_height": int(known.sum()),

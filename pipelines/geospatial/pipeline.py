@@ -10,7 +10,7 @@ per tile) -> shuffle by tile -> ``tin`` (map) -> ``mosaic`` (reduce).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 

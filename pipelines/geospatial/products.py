@@ -19,12 +19,11 @@ from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
 
 from .grid import plan_grid, plan_tiles
 from .hag import hag_tile, write_hag
-from .lasio import plan_reads
+from .lasio import metres_per_unit, plan_reads
 from .pipeline import GROUND_MODES, output_stage, raster_summary, terrain_stages
-from .plan import (BUFFER_M, TILE_SIZE_M, MAX_BUFFER_GROWTH, SmrfOptions, extent_of, given_or_default,
+from .plan import (BUFFER_M, MAX_BUFFER_GROWTH, TILE_SIZE_M, SmrfOptions, extent_of, given_or_default,
                    ground_filter, index_inputs, plan_layout)
 from .tasks import cells_tile, ground_and_route, read_and_route, tin_tile
-from .lasio import metres_per_unit
 
 DSM_METHODS = ("max", "tin")
 

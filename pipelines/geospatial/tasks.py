@@ -29,11 +29,6 @@ from .tin import Block, tin_grid
 
 #: Classes used as ground by ``ground="class"`` (ground, water), as lidR does.
 GROUND_CLASSES = (2, 9)
-#: A tile receives the ground points up to this multiple of its buffer, to
-#: check (and if needed grow) the window it triangulates.
-MAX_BUFFER_GROWTH = 4
-#: Points a read task sends on: all, the ground classes, or first/only returns that are not noise (the top).
-SELECTIONS = ("all", "ground", "first")
 
 
 @dataclass(frozen=True)
@@ -83,8 +78,8 @@ def read_and_route(part: ReadPart, *, tiles: TileLattice, grid: GridSpec, reach:
                    cells: str | None = None, targets: bool = False) -> list[tuple[int, Routed]]:
     """Decode one range of points and send each selected point to every tile within ``reach`` of it.
 
-    ``select`` is one of SELECTIONS (``"ground"``: classes 2 and 9, for
-    ``--ground class``); ``reach=None`` sends no points. ``cells`` also sends
+    ``select`` is ``"all"``, ``"ground"`` (classes 2 and 9, for ``--ground
+    class``) or ``"first"`` (first/only returns that are not noise); ``reach=None`` sends no points. ``cells`` also sends
     each tile core a partial statistic of its cells: ``"max"`` (highest
     first/only return that is not noise) or ``"count"`` (points that are not noise).
     ``targets`` sends every point to its own tile as a height-above-ground target.

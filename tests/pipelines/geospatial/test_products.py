@@ -85,6 +85,7 @@ def test_height_above_ground_is_z_minus_the_dtm(sample_tiles, tmp_path, rasters)
     original = laspy.read(src)
     np.testing.assert_array_equal(tiled.X, original.X)
     np.testing.assert_array_equal(tiled.classification, original.classification)
+    assert tiled.header.parse_crs() == original.header.parse_crs()
     assert result.value["with_height"] == len(height)
     # Oracle: linear interpolation between cell centres of a DTM of this file alone.
     dem(src, str(tmp_path / "dtm.tif"), tile_size=10_000.0, workers=2, quiet=True)
