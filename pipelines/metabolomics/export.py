@@ -8,6 +8,7 @@ removes them.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 from typing import TYPE_CHECKING, Any
@@ -77,12 +78,22 @@ def ion_image(shape: tuple[int, int], sample_area: np.ndarray, positions: np.nda
     return np.minimum(flat, top).reshape(shape)
 
 
-def _save_png(path: str, image: np.ndarray) -> None:
-    """One PNG pixel per image pixel, viridis (256-entry table), transparent outside the sample area (NaN)."""
+@functools.lru_cache(maxsize=1)
+def _viridis() -> np.ndarray:
+    """The 256-entry viridis table as RGBA bytes."""
     from matplotlib import colormaps
+
+    return colormaps["viridis"](np.linspace(0.0, 1.0, 256), bytes=True)
+
+
+def _save_png(path: str, image: np.ndarray) -> None:
+    """One PNG pixel per image pixel, viridis (256-entry table), transparent outside the sample area (NaN).
+
+    zlib level 1: PNG is lossless, so only the file size changes (the default level took most of the export).
+    """
     from PIL import Image
 
-    table = colormaps["viridis"](np.linspace(0.0, 1.0, 256), bytes=True)
+    table = _viridis()
     inside = np.isfinite(image)
     top = float(image[inside].max()) if inside.any() else 0.0
     level = np.zeros(image.shape, dtype=np.uint8)
@@ -90,7 +101,7 @@ def _save_png(path: str, image: np.ndarray) -> None:
         level[inside] = np.round(image[inside] / top * 255).astype(np.uint8)
     rgba = table[level]
     rgba[~inside, 3] = 0
-    Image.fromarray(rgba).save(path)
+    Image.fromarray(rgba).save(path, compress_level=1)
 
 
 def _isobars(mz: np.ndarray, ppm: float) -> list[list[int]]:
