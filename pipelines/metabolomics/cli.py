@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="centroid cache folder or URI (default $CLOUDBUTTON_CACHE/centroids or "
                              "~/.cache/cloudbutton/centroids)")
     parser.add_argument("--no-centroid-cache", action="store_true", help="compute every centroid afresh")
-    parser.add_argument("--partitions", type=int, help="spectra ranges read in parallel (default: 1 per 64 MB)")
+    parser.add_argument("--partitions", type=int, help="spectra ranges read in parallel (default: 1 per 8 MB)")
     parser.add_argument("--segments", type=int,
                         help="m/z segments annotated in parallel (default: 1 per 4 MB of .ibd or 10k ions, "
                              "more if --memory needs it)")

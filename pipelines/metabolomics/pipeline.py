@@ -31,12 +31,12 @@ from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_
 
 from . import annotate as scoring
 from .centroids import N_SHARDS, CentroidTask, SegmentCentroids, centroid_segments, compute_centroids, default_cache_dir
+from .elements import ELECTRON_MASS
 from .export import IMAGE_FDR, save_images, staging_folder, staging_uri, write_outputs
 from .fdr import target_fdr
 from .formulas import MolecularDatabase, load_molecules, monoisotopic_mass, normalise_adduct, parse_modifiers
 from .imzml import SpectraRange, read_metadata, read_peaks, spectra_ranges
 from .ions import DEFAULT_ADDUCTS, IonTable, build_ion_table
-from .elements import ELECTRON_MASS
 from .isotopes import IsotopeModel
 
 DATASET_BYTES_PER_TASK = 8 << 20  # a dataset task holds ~8x its share of the .ibd (measured)
@@ -46,6 +46,7 @@ SEGMENT_IBD_BYTES = 4 << 20  # METASPACE: ds_MB / 50; ours smaller: annotate RSS
 TASK_BASE_MB = 130  # an annotate task's interpreter, numpy/scipy and one image batch (measured)
 MEMORY_PER_IBD_BYTE = 10.0  # peaks as f8/f8/i8 (2x the .ibd), their merge, sort and window copies (measured)
 MEMORY_PER_ION = 600  # centroids, window bounds and scores of a segment's ions, bytes (measured)
+MAX_SEGMENTS = 10_000
 
 
 def annotate_task_mb(ibd_bytes: int, n_ions: int, n_segments: int) -> float:
@@ -67,10 +68,7 @@ def plan_segments(ibd_bytes: int, n_ions: int, requested: int | None, memory_mb:
     n = requested or max(2, -(-ibd_bytes // SEGMENT_IBD_BYTES), -(-n_ions // IONS_PER_SEGMENT))
     if memory_mb is None or annotate_task_mb(ibd_bytes, n_ions, n) <= memory_mb:
         return n
-    fit = next((m for m in (n * 2 ** i for i in range(1, 12)) if annotate_task_mb(ibd_bytes, n_ions, m) <= memory_mb),
-               None)
-    if fit is not None:
-        fit = next(m for m in range(n, fit + 1) if annotate_task_mb(ibd_bytes, n_ions, m) <= memory_mb)
+    fit = next((m for m in range(n, MAX_SEGMENTS + 1) if annotate_task_mb(ibd_bytes, n_ions, m) <= memory_mb), None)
     if requested is None and fit is not None:
         return fit
     need = annotate_task_mb(ibd_bytes, n_ions, n)
@@ -99,7 +97,7 @@ class Settings:
     min_px: int = 1
     image_fdr: float = IMAGE_FDR  # ion images (every isotope) of annotations at this FDR or better
     centroid_cache: str | None = "default"  # None: no cache; "default": default_cache_dir()
-    dataset_partitions: int | None = None  # None: one per 64 MB of .ibd, at least 2
+    dataset_partitions: int | None = None  # None: one per 8 MB of .ibd, at least 2
     segments: int | None = None  # None: enough for the data bytes, the ion count and memory_mb
     memory_mb: int | None = None  # per-task memory the plan must fit (the CLI's --memory); None: no check
 
