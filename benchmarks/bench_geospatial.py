@@ -1,4 +1,5 @@
-"""Geospatial benchmark: ``geospatial dem`` vs ``gdal_grid -a linear`` and an untiled scipy TIN.
+"""Geospatial benchmark: ``geospatial dem`` vs ``gdal_grid -a linear`` and an untiled scipy TIN, and the other
+products (IDW DTM, DSM, CHM, density, height above ground) timed against the same gdal_grid anchor.
 
 Inputs: Topography.laz, the 12 Catalonia tiles and autzen_trim.laz (../shared/data/geospatial), and
 synthetic surveys of growing size (cloudbutton.pipelines.geospatial.synthetic,
@@ -41,13 +42,26 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 PIPELINE = """
 import json, sys
-from cloudbutton.pipelines.geospatial import dem
-inputs, out, ground, executor, info = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-r = dem(inputs, out, ground=ground, executor=executor, workers=2, quiet=True)
-tasks = [t for t in r.kpi["tasks"] if t["stage"] != "mosaic" and t["status"] == "ok"]
+from cloudbutton.pipelines import geospatial
+spec = json.loads(sys.argv[1])
+inputs = spec["inputs"] if spec["command"] != "hag" else spec["inputs"][0]
+r = getattr(geospatial, spec["command"])(inputs, spec["out"], executor=spec["executor"], workers=2, quiet=True,
+                                          **spec["options"])
+tasks = [t for t in r.kpi["tasks"] if t["stage"] not in ("mosaic", "write") and t["status"] == "ok"]
 json.dump({**r.value, "graph_wall": r.kpi["run"]["wall_s"],
-           "task_rss_mb": max(t["peak_rss_bytes"] for t in tasks) / 2**20}, open(info, "w"))
+           "task_rss_mb": max(t["peak_rss_bytes"] for t in tasks) / 2**20}, open(spec["info"], "w"))
 """
+#: Pipeline rows: label, command, executor, options, output suffix.
+RUNS = (
+    ("dem --ground class", "dem", "threads", {"ground": "class"}, "tif"),
+    ("dem --ground smrf", "dem", "threads", {}, "tif"),
+    ("dem --ground smrf", "dem", "processes", {}, "tif"),
+    ("dem --ground class --interpolation idw", "dem", "threads", {"ground": "class", "interpolation": "idw"}, "tif"),
+    ("dsm (max, smrf DTM floor)", "dsm", "threads", {}, "tif"),
+    ("chm (smrf)", "chm", "threads", {}, "tif"),
+    ("density", "density", "threads", {}, "tif"),
+    ("hag (smrf)", "hag", "threads", {}, "laz"),
+)
 
 UNTILED = """
 import sys
@@ -119,17 +133,53 @@ def bench(name: str, inputs: list[str], work: Path, repeat: int) -> list[dict]:
                             str(grid.y1), str(grid.res), str(grid.width), str(grid.height), str(crs_file)], repeat)
     rows.append({"data": name, "tool": "untiled scipy TIN (class ground, 1 core)", "wall": wall, "cpu": cpu,
                  "rss": rss})
-    for ground, executor in (("class", "threads"), ("smrf", "threads"), ("smrf", "processes")):
-        info = work / f"{ground}-{executor}.json"
-        wall, cpu, rss = timed([sys.executable, "-c", PIPELINE, ",".join(inputs), str(work / f"{ground}.tif"),
-                                ground, executor, str(info)], repeat)
+    for i, (label, command, executor, options, suffix) in enumerate(RUNS):
+        if command == "hag" and len(inputs) > 1:
+            continue  # one file in, one file out
+        info = work / f"run{i}.json"
+        spec = {"command": command, "inputs": inputs, "out": str(work / f"run{i}.{suffix}"), "executor": executor,
+                "options": options, "info": str(info)}
+        wall, cpu, rss = timed([sys.executable, "-c", PIPELINE, json.dumps(spec)], repeat)
         value = json.loads(info.read_text())
-        rows.append({"data": name, "tool": f"cloudbutton dem --ground {ground}, {executor} x2", "wall": wall,
-                     "cpu": cpu, "rss": rss, "task_rss": value["task_rss_mb"], "graph_wall": value["graph_wall"],
-                     "tiles": value["tiles"], "max_tile_points": value["max_tile_points"]})
+        row = {"data": name, "tool": f"cloudbutton {label}, {executor} x2", "wall": wall, "cpu": cpu, "rss": rss,
+               "task_rss": value["task_rss_mb"], "graph_wall": value["graph_wall"]}
+        if "tiles" in value:
+            row.update(tiles=value["tiles"], max_tile_points=value["max_tile_points"])
+        rows.append(row)
     for r in rows:
         r.update(anchor=anchor, points=n_points, cells=grid.width * grid.height)
     return rows
+
+
+def _row_line(r: dict) -> str:
+    opt = (lambda k, f: f.format(r[k]) if k in r else "")
+    return (f"| {r['data']} ({r['points']:,}, {r['cells']:,}) | {r['tool']} | {r['wall']:.2f} | "
+            f"{r['wall'] / r['anchor']:.2f} | {r['cpu']:.2f} | {r['rss']:.0f} | {opt('graph_wall', '{:.2f}')} | "
+            f"{opt('task_rss', '{:.0f}')} | {opt('tiles', '{}')} | {opt('max_tile_points', '{:,}')} |")
+
+
+def _data_of(line: str) -> str:
+    """The data set named in a table row ('| Catalonia 12 tiles (386,712, 377,000) | ...' -> 'Catalonia 12 tiles')."""
+    return line.split("|")[1].strip().rsplit(" (", 1)[0]
+
+
+def update_report(rows: list[dict], note: str) -> None:
+    """Replace, in the committed table, the rows of the data sets just measured; keep every other row as it was
+    and add ``note`` under the table (the PNG is left as it was)."""
+    old = (RESULTS / "geospatial.md").read_text().splitlines()
+    fresh = {r["data"] for r in rows}
+    out, placed = [], False
+    for line in old:
+        if line.startswith("| ") and not line.startswith("| data") and _data_of(line) in fresh:
+            if not placed:
+                out += [_row_line(r) for r in rows]
+                placed = True
+            continue
+        out.append(line)
+    if not placed:
+        table_end = max(i for i, line in enumerate(out) if line.startswith("|")) + 1
+        out[table_end:table_end] = [_row_line(r) for r in rows]
+    (RESULTS / "geospatial.md").write_text("\n".join(out) + "\n\n" + note + "\n")
 
 
 def write_report(rows: list[dict], header: str) -> None:
@@ -144,16 +194,13 @@ def write_report(rows: list[dict], header: str) -> None:
         "task (on threads that is the whole process); 'max ground/tile' the most ground points one TIN task "
         "triangulated. Ratio = wall / gdal_grid wall in the same run. "
         "gdal_grid and untiled scipy grid the existing ground classes; `--ground smrf` also classifies "
-        "ground itself (the full pipeline: read, SMRF, TIN, COG).", "",
+        "ground itself (the full pipeline: read, ELM noise, SMRF, TIN, COG). The product rows (IDW, DSM, CHM, "
+        "density, HAG) have no direct anchor here and are quoted against the same gdal_grid run as the unit.", "",
         "| data (points, cells) | tool | wall s | x gdal_grid | CPU s | peak RSS MB | graph s | task RSS MB | "
         "tiles | max ground/tile |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        opt = (lambda k, f: f.format(r[k]) if k in r else "")
-        lines.append(f"| {r['data']} ({r['points']:,}, {r['cells']:,}) | {r['tool']} | {r['wall']:.2f} | "
-                     f"{r['wall'] / r['anchor']:.2f} | {r['cpu']:.2f} | {r['rss']:.0f} | {opt('graph_wall', '{:.2f}')} | "
-                     f"{opt('task_rss', '{:.0f}')} | {opt('tiles', '{}')} | {opt('max_tile_points', '{:,}')} |")
+    lines += [_row_line(r) for r in rows]
     (RESULTS / "geospatial.md").write_text("\n".join(lines) + "\n")
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -184,7 +231,10 @@ def write_report(rows: list[dict], header: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="300,600,900", help="synthetic survey sides in metres")
+    parser.add_argument("--sizes", default="300,600,900", help="synthetic survey sides in metres ('' for none)")
+    parser.add_argument("--real", default="topography,catalonia,autzen", help="real data sets to run ('' for none)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the rows of the data sets run in the committed table (noted under it)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per row on the real data sets (median)")
     args = parser.parse_args()
     header = describe(("cloudbutton", "laspy", "scipy", "rasterio", "lithops", "pyspark"))
@@ -192,14 +242,21 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-geo-") as tmp:
         work = Path(tmp)
-        rows += bench("Topography", [str(SHARED / "Topography.laz")], work / "topo", args.repeat)
-        rows += bench("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")]), work / "cat", args.repeat)
-        rows += bench("autzen_trim (feet)", [str(SHARED / "autzen_trim.laz")], work / "autzen", args.repeat)
-        for side in (float(s) for s in args.sizes.split(",")):
+        real = {"topography": ("Topography", [str(SHARED / "Topography.laz")]),
+                "catalonia": ("Catalonia 12 tiles", expand_inputs([str(SHARED / "catalonia-tiles")])),
+                "autzen": ("autzen_trim (feet)", [str(SHARED / "autzen_trim.laz")])}
+        for key in filter(None, args.real.split(",")):
+            name, inputs = real[key]
+            rows += bench(name, inputs, work / key, args.repeat)
+        for side in (float(s) for s in filter(None, args.sizes.split(","))):
             paths = write_tiles(make_survey(side, side, seed=1), str(work / f"syn{side:.0f}"), 2, 2)
             rows += bench(f"synthetic {side:.0f} m", paths, work / f"syn{side:.0f}-run", 1)
             print(f"synthetic {side:.0f} m done", file=sys.stderr)
-    write_report(rows, header)
+    if args.update:
+        update_report(rows, f"Rows of {', '.join(dict.fromkeys(r['data'] for r in rows))} re-measured "
+                            f"separately ({header})")
+    else:
+        write_report(rows, header)
     print((RESULTS / "geospatial.md").read_text())
 
 

@@ -41,6 +41,18 @@ def idw_grid(x: np.ndarray, y: np.ndarray, z: np.ndarray, grid: GridSpec, block:
     rows, cols = np.mgrid[block.row0 : block.row0 + block.nrows, block.col0 : block.col0 + block.ncols]
     centres = np.column_stack([((cols + 0.5) * grid.res).ravel(), (-(rows + 0.5) * grid.res).ravel()])
     tree = cKDTree(pts)
+    values = np.concatenate([_cells(tree, centres[i : i + CHUNK_CELLS], pts, z, params)
+                             for i in range(0, len(centres), CHUNK_CELLS)])
+    out[:] = values.reshape(block.nrows, block.ncols)
+    return out
+
+
+#: Cells interpolated at once (bounds the neighbour arrays: a few tens of MB).
+CHUNK_CELLS = 65_536
+
+
+def _cells(tree: cKDTree, centres: np.ndarray, pts: np.ndarray, z: np.ndarray, params: IdwParams) -> np.ndarray:
+    """IDW values at ``centres`` (NaN where no point lies within rmax)."""
     k = min(params.k, len(pts))
     todo = np.arange(len(centres))
     values = np.full(len(centres), np.nan)
@@ -56,8 +68,7 @@ def idw_grid(x: np.ndarray, y: np.ndarray, z: np.ndarray, grid: GridSpec, block:
         values[todo[done]] = _weighted(dist[done], idx[done], use[done], pts, z, params.power)
         todo = todo[more]
         want = min(2 * want, len(pts))
-    out[:] = values.reshape(block.nrows, block.ncols)
-    return out
+    return values
 
 
 def _weighted(dist: np.ndarray, idx: np.ndarray, use: np.ndarray, pts: np.ndarray, z: np.ndarray, power: float
