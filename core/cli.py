@@ -151,6 +151,7 @@ def _kpi_command(args: argparse.Namespace) -> int:
 def _clean_command(args: argparse.Namespace) -> int:
     from .clean import clean, parse_age
 
+    storage.configure(load_lithops_config(args.lithops_config))  # object-storage scratch of lithops runs
     removed = clean(parse_age(args.older_than), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for run in removed:
@@ -227,6 +228,8 @@ def build_parser(pipelines: dict[str, Pipeline]) -> argparse.ArgumentParser:
                                        "name) last used longer ago than --older-than; runs in progress are kept.")
     clean.add_argument("--older-than", default="0s", metavar="AGE", help="e.g. 7d, 12h, 30m (default: all)")
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    clean.add_argument("--lithops-config", metavar="PATH",
+                       help="the Lithops config of runs whose scratch is in object storage (default: localhost)")
     clean.set_defaults(handler=_clean_command, verbose=False)
     bench = sub.add_parser(
         "bench", parents=[bench_options()],

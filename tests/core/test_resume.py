@@ -95,8 +95,9 @@ def test_driver_killed_in_stage_2_resumes_without_rerunning_stage_1(executor: st
     resumed = subprocess.run([*argv, "--resume"], env=_env(cache), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _marks(marks, "first") == first_run  # not one stage-1 task ran again
-    assert json.loads(out.read_text()) == [x * x + 1 for x in range(6)]  # what an uninterrupted run writes
     kpi = json.loads((out.parent / "kpi.json").read_text())
+    assert out.exists(), (sorted(os.listdir(out.parent)), kpi["run"], kpi["tasks"], resumed.stdout, resumed.stderr)
+    assert json.loads(out.read_text()) == [x * x + 1 for x in range(6)]  # what an uninterrupted run writes
     assert kpi["run"]["ok"] is True
     assert {s["name"]: s["reused"] for s in kpi["stages"]}["first"] == 6
     assert not os.listdir(cache / "runs")  # the successful resume removed its run folder
