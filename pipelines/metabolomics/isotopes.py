@@ -18,6 +18,7 @@ depend on which other ions share its batch.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -155,13 +156,21 @@ def _added_atoms(formula: Counter, modifier: str) -> Counter | None:
     configurations above the ion's threshold (a pair's relative probability is the product of
     its two relative probabilities, each at most 1).
     """
+    added = _addition(modifier)
+    if added is None or any(e in formula and len(ELEMENTS[e][0]) > 1 for e in added):
+        return None
+    return added
+
+
+@functools.lru_cache(maxsize=4096)
+def _addition(modifier: str) -> Counter | None:
+    """The atoms a modifier adds, or None when it removes any (or adds nothing)."""
     added: Counter = Counter()
     for sign, atoms in parse_modifiers(modifier):
         if sign < 0:
             return None
         added.update(atoms)
-    shared = [e for e in added if e in formula and len(ELEMENTS[e][0]) > 1]
-    return added if added and not shared else None
+    return added or None
 
 
 def ion_patterns(formulas: list[str], modifiers: list[str], charge: int) -> list[tuple[np.ndarray, np.ndarray]]:
