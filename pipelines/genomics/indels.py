@@ -25,7 +25,7 @@ WINDOW = 50  # bp of reference either side of the anchor (bcftools INDEL_WINDOW_
 MASK_FRACTION = 0.3
 RESIDUAL_SCALE = 111.0
 MAX_EVENTS = 8  # events realigned per anchor (bcftools allows 63)
-_BATCH_CELLS = 4_000_000  # dynamic-programming cells per realignment batch (bounds memory)
+_BATCH_CELLS = 1_500_000  # dynamic-programming cells per realignment batch (bounds memory)
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     _CODE[_b] = _i

@@ -70,24 +70,28 @@ def glocal_costs(hap: np.ndarray, hap_len: np.ndarray, read: np.ndarray, qual: n
     err = np.power(10.0, -q / 10.0)
     hit_cost = -10.0 * np.log10(1.0 - err)
     miss_cost = -10.0 * np.log10(err / 3.0)
-    # emission cost of read base i at band column k (haplotype position start + i + k - band)
-    j = start[:, None, None] + np.arange(length)[None, :, None] + (np.arange(width) - band)[None, None, :]
-    valid = (j >= 0) & (j < hap_len[:, None, None]) \
-        & (np.abs(np.arange(width) - band)[None, None, :] <= pair_band[:, None, None])
-    h = np.take_along_axis(hap, np.clip(j, 0, hap.shape[1] - 1).reshape(n, -1), axis=1).reshape(j.shape)
-    b = read[:, :length, None]
-    emit = np.where((h == 4) | (b == 4), np.float32(MASKED),
-                    np.where(h == b, hit_cost[:, :, None], miss_cost[:, :, None]))
-    emit[~valid] = _INF
-    rows = np.ascontiguousarray(emit.transpose(1, 0, 2))  # one contiguous (pairs x band) slab per read base
-    del emit
+    # emission cost of read base i at band column k (haplotype position start + i + k - band),
+    # laid out as one contiguous (pairs x band) slab per read base
+    offs = (np.arange(width) - band).astype(np.int32)
+    j = start.astype(np.int32)[None, :, None] + np.arange(length, dtype=np.int32)[:, None, None] + offs
+    valid = (j >= 0) & (j < hap_len[None, :, None]) & (np.abs(offs) <= pair_band[None, :, None])
+    flat = (np.arange(n, dtype=np.int32) * np.int32(hap.shape[1]))[None, :, None] \
+        + np.clip(j, 0, hap.shape[1] - 1).astype(np.int32)
+    del j
+    h = hap.ravel()[flat]
+    del flat
+    b = read[:, :length].T[:, :, None]
+    rows = np.where((h == 4) | (b == 4), np.float32(MASKED),
+                    np.where(h == b, hit_cost.T[:, :, None], miss_cost.T[:, :, None])).astype(np.float32)
+    del h
+    rows[~valid] = _INF
     f32 = np.float32
     del_ramp = (GAP_OPEN - GAP_EXTEND * np.arange(1, width + 1)).astype(f32)
     ext_ramp = (GAP_EXTEND * np.arange(1, width)).astype(f32)
     ins_open, ins_ext = f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND)
     best = np.full(n, _INF)
     m, m_next = rows[0].copy(), np.empty((n, width), f32)
-    ins = np.where(valid[:, 0], ins_open, f32(_INF)).astype(f32)
+    ins = np.where(valid[0], ins_open, f32(_INF)).astype(f32)
     ins_next = np.full((n, width), _INF, dtype=f32)
     dele = np.full((n, width), _INF, dtype=f32)
     diag, tmp = np.empty((n, width), f32), np.empty((n, width), f32)
