@@ -65,7 +65,11 @@ if __name__ == "__main__":
 
 
 def _env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "CLOUDBUTTON_CACHE": str(cache), "OPENBLAS_NUM_THREADS": "1",
+    """The drivers' environment.  Lithops keeps its session id and executor count in environment
+    variables: two drivers inheriting them from this process would get the same executor and job
+    ids, and the second would read the first one's call results as its own."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("__LITHOPS_")}
+    return {**inherited, "CLOUDBUTTON_CACHE": str(cache), "OPENBLAS_NUM_THREADS": "1",
             "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
 
 
