@@ -86,7 +86,8 @@ def common_options() -> argparse.ArgumentParser:
                        help="where tasks run (default: threads)")
     group.add_argument("--workers", type=int, default=None, help="parallel tasks (default: CPU count)")
     group.add_argument("--memory", type=int, default=1024, metavar="MB",
-                       help="memory per task, for Lithops and the cost model (default: 1024)")
+                       help="memory per task: Lithops function size, cost model, and the limit of a task's "
+                            "private memory on processes (default: 1024)")
     group.add_argument("--lithops-config", metavar="PATH", help="Lithops config file (default: localhost)")
     group.add_argument("--spark-master", metavar="URL", help="Spark master (default: local[WORKERS])")
     group.add_argument("--scratch", metavar="URI",
