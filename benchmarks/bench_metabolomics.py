@@ -1,7 +1,8 @@
 """Metabolomics annotation benchmark against METASPACE's engine figures (research note, issue 15).
 
 1. A 40×40 synthetic dataset with ~2,000 HMDB formulas (45 planted ions, 2,000 distractors),
-   default settings, threads, 2 workers: cold (empty centroid cache) and warm wall time.
+   default settings, 2 workers: cold (empty centroid cache) and warm wall time on threads, and cold on
+   processes (centroids are Python-heavy: threads share one interpreter lock).
    METASPACE's engine (Lithops localhost, 2 workers, computing its centroids) takes 105-108 s
    per such dataset on a 2-core machine like this one: the targets are cold <= 10.5 s, warm <= 3.5 s.
 2. Centroid cost per ion: the cold run's centroid-stage task time / ions centroided.
@@ -87,7 +88,7 @@ def write(rows: dict, rss: dict, info: dict, workers: int, load: str) -> None:
         f"{info['ions40']:,} ions (targets + decoys).", "",
         "| run | wall (s) | vs METASPACE (105 s) | target | centroids | annotate | export | annotations |",
         "|---|---|---|---|---|---|---|---|"]
-    for key, target in (("cold40", 10.5), ("warm40", 3.5)):
+    for key, target in (("cold40", 10.5), ("coldproc40", 10.5), ("warm40", 3.5)):
         r = rows[key]
         lines.append(f"| {r['label']} | {r['wall_s']:.1f} | {METASPACE_S[0] / r['wall_s']:.1f}× faster | "
                      f"≤ {target} s: **{'met' if r['wall_s'] <= target else 'not met'}** | "
@@ -131,10 +132,14 @@ def main() -> None:
                 "db40": sum(1 for _ in open(small.db)) - 1, "ions40": n_ions(small.db)}
         rows = {}
         cache = str(work / "cache")
+        loads.append(os.getloadavg()[0])
+        rows["coldproc40"] = run("cold, processes", small.imzml, small.db, work / "cp40", str(work / "cache-p"),
+                                 args.workers, executor="processes")
         for key, ds, db, out in (("cold40", small, small.db, "c40"), ("warm40", small, small.db, "w40"),
                                  ("cold100", wide, str(HMDB), "c100"), ("warm100", wide, str(HMDB), "w100")):
             loads.append(os.getloadavg()[0])
-            rows[key] = run(key.replace("40", "").replace("100", ""), ds.imzml, db, work / out, cache, args.workers)
+            label = ("cold" if key.startswith("cold") else "warm") + ", threads"
+            rows[key] = run(label, ds.imzml, db, work / out, cache, args.workers)
             print(key, json.dumps(rows[key]), flush=True)
         rss = {size: annotate_rss(ds.imzml, small.db, work / f"rss{size}", cache, args.workers)
                for size, ds in (("40", small), ("120", big))}
