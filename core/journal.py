@@ -46,6 +46,7 @@ from .tasks import TaskOutcome, TaskSpec
 #: Marker file of a run folder (local): identity, scratch URI, status; what ``cloudbutton clean`` reads.
 RUN_FILE = "run.json"
 LOCK_FILE = "lock"
+TOKEN_FILE = "token"
 
 
 def cache_dir() -> str:
@@ -366,7 +367,9 @@ class Journal:
             self.identity = f"{identity}-{uuid.uuid4().hex[:8]}"
             self.marker = os.path.join(runs, self.identity)
             self.lock_handle = self._lock()
-        self.root = f"{scratch_root.rstrip('/')}/{self.identity}" if scratch_root else self.marker
+        # Elsewhere than the marker, the folder's name carries the marker's own token: runs whose markers
+        # differ (another $CLOUDBUTTON_CACHE, another machine) never share a scratch prefix.
+        self.root = f"{scratch_root.rstrip('/')}/{self.identity}-{self._token()}" if scratch_root else self.marker
         self.keys = TaskKeys(exclude, inputs)
         if not resume:
             self._empty()
@@ -382,11 +385,21 @@ class Journal:
             return None
         return handle
 
+    def _token(self) -> str:
+        path = os.path.join(self.marker, TOKEN_FILE)
+        with contextlib.suppress(OSError):
+            with open(path) as handle:
+                return handle.read().strip()
+        token = uuid.uuid4().hex[:12]
+        with open(path, "w") as handle:
+            handle.write(token)
+        return token
+
     def _empty(self) -> None:
         if self.root != self.marker:
             storage.delete_prefix(self.root)
         for name in os.listdir(self.marker):
-            if name != LOCK_FILE:
+            if name not in (LOCK_FILE, TOKEN_FILE):
                 path = os.path.join(self.marker, name)
                 shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
 

@@ -240,6 +240,10 @@ class _Run:
                 self.emit("task_end", stage=stage.name, partition=i, attempts=[])
         for position, outcome in run_with_retries(JournalingExecutor(self.executor), specs, memory_mb=memory):
             index = specs[position].partition
+            if any((a["stage"], a["partition"]) != (stage.name, index) for a in outcome.attempts):
+                raise RuntimeError(f"executor {self.executor.name!r} returned another task's result for stage "
+                                   f"'{stage.name}' partition {index}: {outcome.attempts[-1]['stage']!r} "
+                                   f"partition {outcome.attempts[-1]['partition']}")
             self.emit("task_end", stage=stage.name, partition=index, attempts=outcome.attempts)
             if outcome.error is not None:
                 if outcome.input_error is not None:
