@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from typing import Any, Callable, Iterator, Sequence
 
 from ..storage import SCHEME_OF_BACKEND
@@ -35,6 +36,7 @@ class LithopsExecutor:
         self.config = settings.lithops_config or localhost_config(settings.workers)
         self.timeout_s = settings.task_timeout_s
         self.fexec: Any = None
+        self.queue_watch: _LocalhostQueueWatch | None = None
 
     @property
     def localhost(self) -> bool:
@@ -49,6 +51,8 @@ class LithopsExecutor:
         # A call that died is reported (and retried) by the core, in one line: no Lithops warning per call.
         # (Set after the executor exists: it reconfigures Lithops' loggers.)
         logging.getLogger("lithops.future").setLevel(logging.ERROR)
+        if self.localhost:
+            self.queue_watch = _LocalhostQueueWatch(self.fexec.compute_handler)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, memory_mb: int) -> Iterator[tuple[int, Any]]:
         from lithops.wait import ANY_COMPLETED
@@ -79,6 +83,9 @@ class LithopsExecutor:
     def shutdown(self) -> None:
         """Stop Lithops' job monitor and invoker, and kill calls still running (a failed or interrupted
         run does not wait for them)."""
+        if self.queue_watch is not None:
+            self.queue_watch.stop()
+            self.queue_watch = None
         if self.fexec is not None:
             self.fexec.__exit__(None, None, None)
             self.fexec = None
@@ -89,3 +96,28 @@ class LithopsExecutor:
         store = Storage(config=self.config)
         scheme = SCHEME_OF_BACKEND.get(store.backend, store.backend)
         return f"{scheme}://{store.bucket}/cloudbutton-scratch/{run_id}"
+
+
+class _LocalhostQueueWatch:
+    """Restarts the Lithops localhost job manager when it stopped with a job still queued.
+
+    In Lithops 3.8's localhost handler the manager thread can decide the queue is
+    empty and exit while ``invoke()`` queues the next job and still sees the exiting
+    thread as running: that job never starts and ``wait()`` polls forever (seen here
+    between two stages of a run on a loaded machine).  A daemon thread checks twice a
+    second and starts a manager for such an orphaned job.
+    """
+
+    def __init__(self, handler: Any, period_s: float = 0.5):
+        self.handler, self.period_s = handler, period_s
+        self.stopped = threading.Event()
+        if hasattr(handler, "job_queue") and hasattr(handler, "start_manager"):
+            threading.Thread(target=self._watch, name="cloudbutton-lithops-queue", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(self.period_s):
+            if getattr(self.handler, "job_manager", None) is None and not self.handler.job_queue.empty():
+                self.handler.start_manager()
+
+    def stop(self) -> None:
+        self.stopped.set()
