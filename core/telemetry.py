@@ -95,14 +95,14 @@ def thread_io() -> tuple[int, int]:
 
 def modules() -> frozenset[str]:
     """Names of the modules imported so far (to tell import reads from data reads)."""
-    return frozenset(sys.modules)
+    return frozenset(sys.modules.copy())  # a copy: another thread may be importing
 
 
 def import_bytes(before: frozenset[str]) -> int:
     """Bytes of the compiled files of the modules imported since ``before`` was taken: what
     ``thread_io`` counted for reading library code, not data (extension modules are mapped, not read)."""
     total = 0
-    for name in sys.modules.keys() - before:
+    for name in sys.modules.copy().keys() - before:
         path = getattr(sys.modules.get(name), "__cached__", None)
         if path:
             try:
