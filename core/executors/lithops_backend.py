@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 from typing import Any, Callable, Iterator, Sequence
@@ -47,6 +48,11 @@ class LithopsExecutor:
 
         import lithops
 
+        # A driver started by a process that used Lithops inherits its session id and executor count:
+        # two such drivers would get the same executor id, and with it each other's call results.
+        # Without the inherited pair Lithops draws a new session (this process's own count carries on).
+        for inherited in ("__LITHOPS_SESSION_ID", "__LITHOPS_TOTAL_EXECUTORS"):
+            os.environ.pop(inherited, None)
         self.fexec = lithops.FunctionExecutor(config=self.config)
         # A call that died is reported (and retried) by the core, in one line: no Lithops warning per call.
         # (Set after the executor exists: it reconfigures Lithops' loggers.)
