@@ -2,7 +2,8 @@
 
 ``s3://bucket/key`` goes to the S3-compatible backend the Lithops config names
 as its storage (``aws_s3``, or ``minio``/``ceph`` with their ``endpoint`` key,
-for any S3-compatible server), and to ``aws_s3`` otherwise.  ``gs://``,
+for any S3-compatible server); when the storage is another one (e.g. ``localhost``),
+to a ``minio``/``ceph`` section with an endpoint if the config has one, else to ``aws_s3``.  ``gs://``,
 ``cos://``, ``az://`` and ``localhost://`` name their own backends.  Every
 request made through this module is counted per thread (see :func:`requests`),
 so a task's storage calls, and therefore its request charges, can be recorded.
@@ -80,9 +81,10 @@ def backend_of(scheme: str, config: dict[str, Any]) -> str:
         For an ``aws_s3`` section with an ``endpoint`` key, which Lithops's aws_s3 backend ignores.
     """
     backend = SCHEMES[scheme]
-    if scheme == "s3":
+    if scheme == "s3":  # the configured storage if S3-compatible, else a minio/ceph section, else AWS
         chosen = (config.get("lithops") or {}).get("storage")
-        backend = chosen if chosen in S3_COMPATIBLE else "aws_s3"
+        sections = [name for name in ("minio", "ceph") if "endpoint" in (config.get(name) or {})]
+        backend = chosen if chosen in S3_COMPATIBLE else (sections[0] if sections else "aws_s3")
         if backend == "aws_s3" and "endpoint" in (config.get("aws_s3") or {}):
             raise InputError("--lithops-config", "Lithops's aws_s3 storage has no endpoint key: for an "
                              "S3-compatible server use 'storage: minio' with a minio section (endpoint, "

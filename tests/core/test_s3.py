@@ -96,6 +96,14 @@ def test_object_outputs_appear_whole_or_not_at_all(s3):
     assert (used["put"], used["copy"]) == (2, 2)  # uploaded to a temporary key, copied into place
 
 
+def test_s3_uris_use_a_minio_section_when_the_default_storage_is_localhost(s3):
+    config = {**s3.lithops_config, "lithops": {"backend": "localhost", "storage": "localhost"}}
+    storage.configure(config)
+    uri = s3.uri(s3.prefix + "x.bin")
+    storage.write_bytes(uri, b"abc")
+    assert s3.keys(s3.prefix) == [s3.prefix + "x.bin"] and storage.read_range(uri, 1) == b"bc"
+
+
 def test_aws_s3_with_an_endpoint_key_is_refused_in_one_line(s3):
     storage.configure({"lithops": {"storage": "aws_s3"},
                        "aws_s3": {"region": "us-east-1", "endpoint": s3.endpoint}})
