@@ -169,7 +169,10 @@ def update_report(rows: list[dict], note: str) -> None:
     old = (RESULTS / "geospatial.md").read_text().splitlines()
     fresh = {r["data"] for r in rows}
     out, placed = [], False
+    stale = tuple(f"Rows of {data} re-measured" for data in fresh)
     for line in old:
+        if line.startswith(stale):
+            continue
         if line.startswith("| ") and not line.startswith("| data") and _data_of(line) in fresh:
             if not placed:
                 out += [_row_line(r) for r in rows]
