@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Sequence
 
-from . import storage
 from .errors import CloudbuttonError, TaskFailed
 from .executors import executor_names
-from .job import Job, run_job
+from .job import Job, run_job, use_storage_of
 from .kpi import compare, summary
 from .report import Section, report_path, write_report
-from .runner import RunOptions, load_lithops_config
+from .runner import RunOptions
 
 ENTRY_POINT_GROUP = "cloudbutton.pipelines"
 
@@ -120,7 +119,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def _run_command(command: Command, args: argparse.Namespace) -> int:
-    storage.configure(load_lithops_config(args.lithops_config))  # planning reads s3:// headers with it
+    use_storage_of(args.lithops_config)
     job = command.build(args)
     if args.plan:
         print(job.graph.describe())
@@ -152,7 +151,7 @@ def _kpi_command(args: argparse.Namespace) -> int:
 def _clean_command(args: argparse.Namespace) -> int:
     from .clean import clean, parse_age
 
-    storage.configure(load_lithops_config(args.lithops_config))  # object-storage scratch of lithops runs
+    use_storage_of(args.lithops_config)  # object-storage scratch of lithops runs
     removed = clean(parse_age(args.older_than), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for run in removed:

@@ -43,6 +43,15 @@ class Job:
         return os.path.join(folder or ".", "kpi.json")
 
 
+def use_storage_of(lithops_config: str | dict[str, Any] | None) -> None:
+    """Point this process's object storage at ``lithops_config``'s before a job is planned.
+
+    Planning reads input headers and indexes, so an ``s3://`` input needs the
+    configured endpoint and credentials already (the run itself applies them again).
+    """
+    storage.configure(load_lithops_config(lithops_config))
+
+
 def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> RunResult:
     """Run ``job`` with ``options`` (or RunOptions(**overrides)); KPIs default beside the output.
 

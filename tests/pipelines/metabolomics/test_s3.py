@@ -53,3 +53,22 @@ def test_annotation_of_an_s3_imzml_matches_local(s3_server, small_set, tmp_path,
     reads = [t for t in kpi["tasks"] if t["stage"] == "dataset"]
     assert len(reads) == 3 and all(t["requests"]["get"] >= 1 for t in reads)
     assert all(t["bytes_read"] < 0.6 * ibd for t in reads)  # each read task fetched its spectra, not the .ibd
+
+
+def test_python_api_plans_an_s3_imzml_with_the_given_lithops_config(s3_server, small_set, tmp_path):
+    """annotate() reads the imzML header while planning: the lithops_config must apply before that."""
+    from cloudbutton.pipelines.metabolomics import annotate
+
+    prefix = f"msi-api-{uuid.uuid4().hex[:8]}/"
+    imzml = s3_server.upload(small_set.imzml, prefix + "small.imzML")
+    s3_server.upload(small_set.imzml[: -len(".imzML")] + ".ibd", prefix + "small.ibd")
+    storage.configure(None)  # nothing configured beforehand, as in a fresh notebook
+    try:
+        result = annotate(imzml, small_set.db, str(tmp_path / "api"), workers=2, quiet=True,
+                          centroid_cache=None, lithops_config=str(s3_server.config_file))
+    finally:
+        storage.configure(None)
+    local = main(["metabolomics", "annotate", small_set.imzml, "--db", small_set.db, "--out",
+                  str(tmp_path / "local"), "--workers", "2", "--quiet", "--no-centroid-cache"])
+    assert local == 0 and result.kpi["run"]["ok"]
+    assert (tmp_path / "api" / "annotations.csv").read_bytes() == (tmp_path / "local" / "annotations.csv").read_bytes()
