@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
+from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
 
 from .grid import plan_grid, plan_tiles
 from .idw import IdwParams
@@ -160,6 +160,7 @@ def dem(
     ``executor``/``workers`` and any other RunOptions field choose where it runs;
     the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
     """
+    use_storage_of(run_options.get("lithops_config"))
     job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
                         crs=crs, force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise,
                         interpolation=interpolation, max_edge=max_edge)
@@ -219,5 +220,6 @@ def classify(
     threshold 0.5 m, scalar 1.25, cell 1 m) converted to the file's units.
     """
     given = {"cell": cell, "slope": slope, "window": window, "threshold": threshold, "scalar": scalar}
+    use_storage_of(run_options.get("lithops_config"))
     job = build_classify_job(input, out, smrf=given, tile_size=tile_size, denoise=denoise)
     return run_job(job, executor=executor, workers=workers, **run_options)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from cloudbutton.core import Graph, InputError, Job, RunResult, run_job
+from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
 
 from .grid import plan_grid, plan_tiles
 from .hag import hag_tile, write_hag
@@ -126,6 +126,7 @@ def dsm(inputs: str | Sequence[str], out: str, *, executor: str = "threads", wor
         buffer: float | None = None, crs: str | None = None, force_crs: bool = False, smrf: SmrfOptions = None,
         denoise: bool = True, **run_options: Any) -> RunResult:
     """Write a DSM GeoTIFF (COG) on the DTM's grid; see :func:`build_dsm_job`."""
+    use_storage_of(run_options.get("lithops_config"))
     job = build_dsm_job(inputs, out, resolution=resolution, method=method, ground=ground, tile_size=tile_size,
                         buffer=buffer, crs=crs, force_crs=force_crs, smrf=smrf, denoise=denoise)
     return _run(job, executor, workers, run_options)
@@ -136,6 +137,7 @@ def chm(inputs: str | Sequence[str], out: str, *, executor: str = "threads", wor
         crs: str | None = None, force_crs: bool = False, smrf: SmrfOptions = None, denoise: bool = True,
         **run_options: Any) -> RunResult:
     """Write a canopy height model GeoTIFF (DSM - DTM, >= 0); see :func:`build_chm_job`."""
+    use_storage_of(run_options.get("lithops_config"))
     job = build_chm_job(inputs, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer,
                         crs=crs, force_crs=force_crs, smrf=smrf, denoise=denoise)
     return _run(job, executor, workers, run_options)
@@ -145,6 +147,7 @@ def density(inputs: str | Sequence[str], out: str, *, executor: str = "threads",
             resolution: float = 1.0, tile_size: float | None = None, crs: str | None = None,
             force_crs: bool = False, **run_options: Any) -> RunResult:
     """Write a point-density GeoTIFF (points per m^2); see :func:`build_density_job`."""
+    use_storage_of(run_options.get("lithops_config"))
     job = build_density_job(inputs, out, resolution=resolution, tile_size=tile_size, crs=crs, force_crs=force_crs)
     return _run(job, executor, workers, run_options)
 
@@ -153,6 +156,7 @@ def hag(input: str, out: str, *, executor: str = "threads", workers: int | None 
         ground: str = "smrf", tile_size: float | None = None, buffer: float | None = None, smrf: SmrfOptions = None,
         denoise: bool = True, **run_options: Any) -> RunResult:
     """Write a copy of one LAS/LAZ file with HeightAboveGround; see :func:`build_hag_job`."""
+    use_storage_of(run_options.get("lithops_config"))
     job = build_hag_job(input, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer,
                         smrf=smrf, denoise=denoise)
     return _run(job, executor, workers, run_options)
