@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from functools import partial
 
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
@@ -133,15 +134,16 @@ def _dem_fingerprint(out: str) -> str:
     return digest.hexdigest()
 
 
-def _classify_fingerprint(out: str) -> str:
-    """SHA-256 of the classified points' coordinates and classes, in file order."""
+def _points_fingerprint(fields: tuple[str, ...], out: str) -> str:
+    """SHA-256 of the points' ``fields`` (coordinates, class or height above ground), in file order."""
     import laspy
+    import numpy as np
 
     with laspy.open(out) as reader:
         points = reader.read()
     digest = hashlib.sha256()
-    for field in ("X", "Y", "Z", "classification"):
-        digest.update(points[field].tobytes())
+    for field in fields:  # np.asarray: classification of point formats 0-5 is a bit-field view
+        digest.update(np.asarray(points[field]).tobytes())
     return digest.hexdigest()
 
 
@@ -161,18 +163,6 @@ def _file_fingerprint(out: str) -> str:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
-def _hag_fingerprint(out: str) -> str:
-    """SHA-256 of the points' coordinates and heights above ground, in file order."""
-    import laspy
-
-    with laspy.open(out) as reader:
-        points = reader.read()
-    digest = hashlib.sha256()
-    for field in ("X", "Y", "Z", "HeightAboveGround"):
-        digest.update(points[field].tobytes())
-    return digest.hexdigest()
-
-
 def _sample(folder: str) -> list[str]:
     """Write the synthetic 2 x 2-tile survey in ``folder``; the arguments of a DTM over it."""
     from .synthetic import write_sample
@@ -190,7 +180,8 @@ pipeline = Pipeline(
                        fingerprint=_dem_fingerprint, output_name="dem.tif", report=report),
         "classify": Command(help="classify ground with SMRF after ELM noise (2 ground, 7 noise; other classes kept)",
                             add_arguments=_add_classify_arguments, build=_build_classify,
-                            fingerprint=_classify_fingerprint, output_name="classified.laz"),
+                            fingerprint=partial(_points_fingerprint, ("X", "Y", "Z", "classification")),
+                            output_name="classified.laz"),
         "dsm": Command(help="surface model: highest first return per cell (floored at the DTM) or a TIN",
                        add_arguments=_add_dsm_arguments, build=_build_dsm, fingerprint=_dem_fingerprint,
                        output_name="dsm.tif"),
@@ -204,7 +195,8 @@ pipeline = Pipeline(
                          add_arguments=_add_index_arguments, build=_build_index, fingerprint=_file_fingerprint,
                          output_name="catalog.json"),
         "hag": Command(help="copy of a LAS/LAZ file with a HeightAboveGround extra dimension",
-                       add_arguments=_add_hag_arguments, build=_build_hag, fingerprint=_hag_fingerprint,
+                       add_arguments=_add_hag_arguments, build=_build_hag,
+                       fingerprint=partial(_points_fingerprint, ("X", "Y", "Z", "HeightAboveGround")),
                        output_name="hag.laz"),
     },
     sample=_sample,
