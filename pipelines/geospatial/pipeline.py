@@ -9,7 +9,6 @@ per tile) -> shuffle by tile -> ``tin`` (map) -> ``mosaic`` (reduce).
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
@@ -17,9 +16,9 @@ from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_sto
 from .grid import plan_grid, plan_tiles
 from .idw import IdwParams
 from .ground import GroundFilter
-from .lasio import metres_per_unit, plan_reads
+from .lasio import plan_reads
 from .plan import (TILE_SIZE_M, Layout, SmrfOptions, check_suffix, extent_of, given_or_default, ground_filter,
-                   index_inputs, plan_layout)
+                   plan_layout, point_copy_input)
 from .raster import HILLSHADE_SUFFIXES
 from .tasks import TileWriter, classify_tile, ground_and_route, mosaic, read_and_route, tin_tile, write_classes
 from .tiled_output import is_vrt, tile_folder, write_vrt
@@ -176,13 +175,7 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
     filters, so the result does not depend on ``tile_size``. ``smrf``,
     ``tile_size`` and ``denoise`` as for :func:`build_dem_job` (a file without a CRS counts as metres).
     """
-    ext = os.path.splitext(out)[1].lower()
-    if ext not in (".las", ".laz"):
-        raise InputError(out, "output must end in .las or .laz")
-    sources = index_inputs(input)
-    if len(sources) != 1:
-        raise InputError(input, f"classify takes one file, got {len(sources)}")
-    units = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
+    sources, units, compress = point_copy_input(input, out, "classify")
     flt = ground_filter(units, smrf, denoise)
     tile_size = given_or_default(tile_size, TILE_SIZE_M, units[0])
     grid = plan_grid(extent_of(sources), flt.smrf.cell, option="--cell")
@@ -194,7 +187,7 @@ def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_s
     g.shuffle("by_tile", over="read", partitions=len(tiles))
     g.map("ground", classify_tile, over="by_tile", params={**layout, "flt": flt})
     g.reduce("write", write_classes, over="ground",
-             params={"source": sources[0], "out": out, "compress": ext == ".laz"})
+             params={"source": sources[0], "out": out, "compress": compress})
     return Job(graph=g, output=out, inputs=[sources[0].uri],
                summary=lambda v: f"{v['out']}: {v['ground']:,} of {v['points']:,} points ground, {v['noise']:,} noise")
 

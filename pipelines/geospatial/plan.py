@@ -74,6 +74,21 @@ def check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
         raise InputError(os.fspath(path), f"output must be {what}")
 
 
+def point_copy_input(input: str, out: str, command: str) -> tuple[list[LasSource], tuple[float, float], bool]:
+    """The one LAS/LAZ file that ``command`` (classify, hag) copies into ``out`` with new point fields.
+
+    Returns its source (a one-element list), its units (metres per map unit of x/y and
+    of z; a file without a CRS counts as metres) and whether ``out`` is compressed (.laz).
+    """
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".las", ".laz"):
+        raise InputError(out, "output must end in .las or .laz")
+    sources = index_inputs(input)
+    if len(sources) != 1:
+        raise InputError(input, f"{command} takes one file, got {len(sources)}")
+    return sources, metres_per_unit(sources[0].crs_wkt, sources[0].uri), ext == ".laz"
+
+
 @dataclass(frozen=True)
 class Layout:
     """A planned raster job: inputs, CRS and units, the global grid and its buffered tiles."""

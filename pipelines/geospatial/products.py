@@ -12,17 +12,16 @@
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
 
 from .grid import plan_grid, plan_tiles
 from .hag import hag_tile, write_hag
-from .lasio import metres_per_unit, plan_reads
+from .lasio import plan_reads
 from .pipeline import GROUND_MODES, output_stage, raster_summary, terrain_stages
 from .plan import (BUFFER_M, MAX_BUFFER_GROWTH, TILE_SIZE_M, SmrfOptions, extent_of, given_or_default,
-                   ground_filter, index_inputs, plan_layout)
+                   ground_filter, plan_layout, point_copy_input)
 from .tasks import cells_tile, ground_and_route, read_and_route, tin_tile
 
 DSM_METHODS = ("max", "tin")
@@ -88,15 +87,9 @@ def build_hag_job(input: str, out: str, *, resolution: float = 1.0, ground: str 
                   denoise: bool = True) -> Job:
     """Plan height above ground for one LAS/LAZ file into ``out`` (.las or .laz) with a float32
     ``HeightAboveGround`` extra dimension: z minus the DTM (at ``resolution``), points in their original order."""
-    ext = os.path.splitext(out)[1].lower()
-    if ext not in (".las", ".laz"):
-        raise InputError(out, "output must end in .las or .laz")
     if ground not in GROUND_MODES:
         raise InputError("--ground", f"must be one of {', '.join(GROUND_MODES)}, not {ground!r}")
-    sources = index_inputs(input)
-    if len(sources) != 1:
-        raise InputError(input, f"hag takes one file, got {len(sources)}")
-    units = metres_per_unit(sources[0].crs_wkt, sources[0].uri)
+    sources, units, compress = point_copy_input(input, out, "hag")
     flt = ground_filter(units, smrf, denoise)
     buffer = given_or_default(buffer, BUFFER_M, units[0])
     extent = extent_of(sources)
@@ -116,7 +109,7 @@ def build_hag_job(input: str, out: str, *, resolution: float = 1.0, ground: str 
               params={**params, "reach": halo, "select": "ground", "targets": True})
         g.shuffle("ground_by_tile", over="read", partitions=len(tiles))
     g.map("hag", hag_tile, over="ground_by_tile", params={**params, "halo": halo, "extent": extent})
-    g.reduce("write", write_hag, over="hag", params={"source": sources[0], "out": out, "compress": ext == ".laz"})
+    g.reduce("write", write_hag, over="hag", params={"source": sources[0], "out": out, "compress": compress})
     return Job(graph=g, output=out, inputs=[sources[0].uri],
                summary=lambda v: f"{v['out']}: HeightAboveGround for {v['with_height']:,} of {v['points']:,} points")
 
