@@ -206,13 +206,19 @@ def fails_unless_fixed(x: int, *, flag: str) -> int:
     return x
 
 
-def test_failed_run_keeps_its_folder_and_resume_runs_only_the_rest(tmp_path: Path, cache: Path):
-    log, flag, out = tmp_path / "calls", tmp_path / "fixed", tmp_path / "out" / "sum.txt"
-    log.mkdir()
-    graph = Graph("resume-after-failure")
+def _fails_until_fixed(name: str, log: Path, flag: Path, out: Path) -> Graph:
+    """square (logged) -> check (the value 4 fails until ``flag`` exists) -> total written to ``out``."""
+    graph = Graph(name)
     graph.map("square", square_counted, over=list(range(4)), params={"log": str(log)})
     graph.map("check", fails_unless_fixed, over="square", params={"flag": str(flag)})
     graph.reduce("total", write_sum, over="check", params={"out": str(out)})
+    return graph
+
+
+def test_failed_run_keeps_its_folder_and_resume_runs_only_the_rest(tmp_path: Path, cache: Path):
+    log, flag, out = tmp_path / "calls", tmp_path / "fixed", tmp_path / "out" / "sum.txt"
+    log.mkdir()
+    graph = _fails_until_fixed("resume-after-failure", log, flag, out)
     options = RunOptions(executor="processes", workers=2, retries=0, quiet=True)
     with pytest.raises(TaskFailed, match="not fixed yet"):
         run_job(Job(graph, str(out)), options)
@@ -245,10 +251,7 @@ def test_resume_with_the_journal_on_object_storage(s3_server, tmp_path: Path):
         scratch = s3_server.uri(prefix + "scratch")
         log, flag, out = tmp_path / "calls", tmp_path / "fixed", tmp_path / "out" / "sum.txt"
         log.mkdir()
-        graph = Graph("resume-s3")
-        graph.map("square", square_counted, over=list(range(4)), params={"log": str(log)})
-        graph.map("check", fails_unless_fixed, over="square", params={"flag": str(flag)})
-        graph.reduce("total", write_sum, over="check", params={"out": str(out)})
+        graph = _fails_until_fixed("resume-s3", log, flag, out)
         options = RunOptions(workers=2, retries=0, quiet=True, lithops_config=s3_server.config_file, scratch=scratch)
         with pytest.raises(TaskFailed):
             run_job(Job(graph, str(out)), options)
