@@ -141,7 +141,9 @@ def execute_task(spec: TaskSpec) -> TaskOutcome:
     storage.configure(spec.storage_config)
     sampler = telemetry.sampler()
     token = sampler.begin()
-    modules0, requests0, age = telemetry.modules(), storage.requests(), telemetry.process_age_s()
+    cold = telemetry.cold_start()
+    init_s = telemetry.process_age_s() if cold else 0.0  # a cold worker's start-up: billed INIT time
+    modules0, requests0 = telemetry.modules(), storage.requests()
     read0, written0 = telemetry.thread_io()
     cpu0, start = time.thread_time(), time.time()
     value, error, trace, failure = None, None, "", None
@@ -155,10 +157,10 @@ def execute_task(spec: TaskSpec) -> TaskOutcome:
     end, cpu1 = time.time(), time.thread_time()
     read1, written1 = telemetry.thread_io()
     record = attempt_record(spec, spec.attempt, error, worker=telemetry.worker_id(), start_ts=start, end_ts=end)
-    requests1, cold = storage.requests(), telemetry.cold_start()
+    requests1 = storage.requests()
     record.update(cold_start=cold, cpu_s=cpu1 - cpu0, peak_rss_bytes=sampler.end(token),
                   bytes_read=max(0, read1 - read0 - telemetry.import_bytes(modules0)),  # data, not library code
-                  bytes_written=written1 - written0, init_s=age if cold else 0.0,
+                  bytes_written=written1 - written0, init_s=init_s,
                   requests={kind: n - requests0[kind] for kind, n in requests1.items()})
     input_error = failure if isinstance(failure, InputError) else None  # retrying cannot fix a bad input
     return TaskOutcome(value, [record], error, trace, input_error)
