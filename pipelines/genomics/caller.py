@@ -18,6 +18,7 @@ from .likelihood import GENOTYPES, MAX_ALLELES, call_sites, damping_weights, gen
 from .ploidy import Ploidy
 from .reads import Observations, ReadFilters, collect
 from .reference import RefWindow
+from .sources import open_alignment, open_reference
 
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -124,8 +125,7 @@ def call_chunk(bam_path: str, fasta_path: str, contig: str, start: int, end: int
     the reference is fetched only around windows that hold reads.
     """
     out: list[Variant] = []
-    with pysam.FastaFile(fasta_path) as fasta, \
-            pysam.AlignmentFile(bam_path, reference_filename=fasta_path, index_filename=index) as bam:
+    with open_reference(fasta_path) as fasta, open_alignment(bam_path, fasta_path, index) as bam:
         for w_start in range(start, end, params.window):
             w_end = min(end, w_start + params.window)
             out.extend(_call_window(bam, fasta, contig, w_start, w_end, params))
