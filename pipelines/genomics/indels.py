@@ -25,7 +25,6 @@ WINDOW = 50  # bp of reference either side of the anchor (bcftools INDEL_WINDOW_
 MASK_FRACTION = 0.3
 RESIDUAL_SCALE = 111.0
 MAX_EVENTS = 8  # events realigned per anchor (bcftools allows 63)
-_BATCH_CELLS = 1_500_000  # dynamic-programming cells per realignment batch (bounds memory)
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     _CODE[_b] = _i
@@ -255,31 +254,25 @@ def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarr
                      haps, segs, max(abs(e[1]) for e in own + others) + 4)
 
 
-def _pair_arrays(obs: Observations, items: list[_Prepared]):
-    """Stack every (haplotype, read) pair of ``items`` into the arrays of :func:`glocal_costs`."""
-    n = sum(len(p.haps) * len(p.segs) for p in items)
-    hap_w = max(max(h.size for h in p.haps) for p in items)
-    read_w = max(int(p.seg_len.max()) for p in items)
-    hap = np.full((n, hap_w), 4, dtype=np.uint8)
-    hap_len = np.zeros(n, dtype=np.int64)
-    read = np.full((n, read_w), 4, dtype=np.uint8)
-    qual = np.zeros((n, read_w), dtype=np.int64)
-    read_len = np.zeros(n, dtype=np.int64)
-    start = np.zeros(n, dtype=np.int64)
-    band = np.zeros(n, dtype=np.int64)
-    k = 0
+def _pair_arrays(items: list[_Prepared]):
+    """Every (haplotype, read segment) pair of ``items``, haplotype-major per site, as the
+    arguments of :func:`glocal_costs` after ``seq`` and ``qual``."""
+    haps = [h for p in items for h in p.haps]
+    hap_len = np.array([h.size for h in haps], dtype=np.int64)
+    hap_off = np.concatenate([[0], np.cumsum(hap_len)[:-1]])
+    pair_hap, seg_beg, seg_len, start, band = [], [], [], [], []
+    first_hap = 0
     for p in items:
-        for h in p.haps:
-            for qb, qe, st in p.segs:
-                hap[k, :h.size] = h
-                hap_len[k] = h.size
-                read[k, :qe - qb] = obs.seq[qb:qe]
-                qual[k, :qe - qb] = obs.bq[qb:qe]
-                read_len[k] = qe - qb
-                start[k] = st
-                band[k] = p.band
-                k += 1
-    return hap, hap_len, read, qual, read_len, start, band
+        segs = np.array(p.segs, dtype=np.int64)
+        n_h, n_s = len(p.haps), len(p.segs)
+        pair_hap.append(np.repeat(np.arange(first_hap, first_hap + n_h), n_s))
+        seg_beg.append(np.tile(segs[:, 0], n_h))
+        seg_len.append(np.tile(segs[:, 1] - segs[:, 0], n_h))
+        start.append(np.tile(segs[:, 2], n_h))
+        band.append(np.full(n_h * n_s, p.band, dtype=np.int64))
+        first_hap += n_h
+    return (np.concatenate(haps), hap_off, hap_len, np.concatenate(pair_hap), np.concatenate(seg_beg),
+            np.concatenate(seg_len), np.concatenate(start), np.concatenate(band))
 
 
 def _assign(obs: Observations, p: _Prepared, cost: np.ndarray, min_qual: float) -> ReadAlleles:
@@ -335,28 +328,19 @@ def read_alleles(obs: Observations, ref: RefWindow, sites: list[tuple[IndelSite,
     quality is then the gap to the best site event). Reads whose indel quality falls
     below ``min_qual`` (the base-quality threshold) are left out, like low-quality
     bases: among them reads that fit REF and the best other haplotype equally well
-    (they end before the event) and reads no haplotype explains. All pairs of sites with
-    similar band widths are aligned in one batch.
+    (they end before the event) and reads no haplotype explains. The pairs of all sites
+    are aligned in one call.
     """
     expected = np.concatenate([[0.0], np.cumsum(expected_cost(obs.bq))])
     prepared = [_prepare(obs, ref, site, reads, mask, near, expected) for site, reads, near in sites]
-    costs: list[np.ndarray | None] = [None] * len(prepared)
-    todo = sorted((p.band, i) for i, p in enumerate(prepared) if p is not None)
-    while todo:
-        band = todo[0][0]
-        batch, cells = [], 0
-        while todo and todo[0][0] <= 2 * band and cells < _BATCH_CELLS:
-            i = todo.pop(0)[1]
-            batch.append(i)
-            p = prepared[i]
-            cells += len(p.haps) * len(p.segs) * int(p.seg_len.max()) * (2 * band + 1)
-        items = [prepared[i] for i in batch]
-        flat = glocal_costs(*_pair_arrays(obs, items))
-        offsets = np.cumsum([0] + [len(p.haps) * len(p.segs) for p in items])
-        for i, a, b in zip(batch, offsets[:-1], offsets[1:]):
-            costs[i] = flat[a:b]
+    items = [p for p in prepared if p is not None]
+    costs = iter([])
+    if items:
+        hap_buf, hap_off, hap_len, pair_hap, seg_beg, seg_len, start, band = _pair_arrays(items)
+        flat = glocal_costs(hap_buf, hap_off, hap_len, obs.seq, obs.bq, pair_hap, seg_beg, seg_len, start, band)
+        costs = iter(np.split(flat, np.cumsum([len(p.haps) * len(p.segs) for p in items])[:-1]))
     empty = ReadAlleles(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    return [empty if p is None else _assign(obs, p, c, min_qual) for p, c in zip(prepared, costs)]
+    return [empty if p is None else _assign(obs, p, next(costs), min_qual) for p in prepared]
 
 
 def vcf_alleles(ref: RefWindow, anchor: int, events: list[tuple[int, str]]) -> tuple[str, list[str]]:

@@ -1,7 +1,8 @@
 """Flatten the reads of one padded window into per-read, per-base and per-indel numpy arrays.
 
-The only Python loop is one iteration per read (to read its CIGAR); every per-base
-step (positions, bases, qualities, overlapping-mate and depth handling) is numpy.
+The only Python loop is one iteration per read (to gather its fields); CIGAR walking
+and the per-base pass are compiled kernels (:mod:`.compiled`), mate-overlap and depth
+handling of the candidate sites' observations are numpy.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pysam
 
+from .compiled import kernel
 from .reference import RefWindow, fetch_window
 
 #: Flags skipped like ``bcftools mpileup`` (unmapped, secondary, QC-fail, duplicate).
@@ -124,95 +126,72 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     the per-base work after the expansion touches a few percent of the bases.
     Reads are taken in file order, so the same read set yields the same arrays whatever
     window it was fetched for: this is what makes chunking exact. ``None`` when no reads.
+    The Python loop only gathers each kept read's fields; CIGAR walking and per-base
+    work are compiled kernels, and nothing per base is held beyond the kept reads'
+    sequence and qualities (one byte each) and the candidate sites' observations.
     """
     seqs: list[str] = []
-    quals: list[bytes] = []
-    blk_ref: list[int] = []
-    blk_q: list[int] = []
-    blk_len: list[int] = []
-    blk_read: list[int] = []
-    ev_read: list[int] = []
-    ev_pos: list[int] = []
-    ev_len: list[int] = []
-    ev_ins: list[str] = []
+    quals: list = []
+    cigar: list[tuple[int, int]] = []
+    n_ops: list[int] = []
     r_start: list[int] = []
-    r_end: list[int] = []
     r_mapq: list[int] = []
     r_rev: list[bool] = []
-    r_len: list[int] = []
     r_tmpl: list[int] = []
     templates: dict[str | tuple[str, int], int] = {}
-    qoff = 0
     cap = ReadCap(filters.max_depth)
     for aln in bam.fetch(contig, max(0, start - pad), end + pad):
         if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
             continue
-        seq = aln.query_sequence
-        qq = aln.query_qualities
-        cigar = aln.cigartuples
-        if seq is None or qq is None or not cigar or not cap.accept(aln.reference_start, aln.reference_length):
+        ops = aln.cigartuples
+        if not ops or not aln.query_length or aln.query_qualities is None \
+                or not cap.accept(aln.reference_start, aln.reference_length):
             continue
         idx = len(r_start)
-        rpos = aln.reference_start
-        qpos = qoff
-        for op, length in cigar:
-            if op == 0 or op == 7 or op == 8:
-                blk_ref.append(rpos)
-                blk_q.append(qpos)
-                blk_len.append(length)
-                blk_read.append(idx)
-                rpos += length
-                qpos += length
-            elif op == 1:
-                ev_read.append(idx)
-                ev_pos.append(rpos)
-                ev_len.append(length)
-                ev_ins.append(seq[qpos - qoff:qpos - qoff + length])
-                qpos += length
-            elif op == 2:
-                ev_read.append(idx)
-                ev_pos.append(rpos)
-                ev_len.append(length)
-                ev_ins.append("")
-                rpos += length
-            elif op == 3:
-                rpos += length
-            elif op == 4:
-                qpos += length
-        seqs.append(seq)
-        quals.append(qq.tobytes())
-        qoff += len(seq)
+        seqs.append(aln.query_sequence)
+        quals.append(aln.query_qualities)
+        cigar.extend(ops)
+        n_ops.append(len(ops))
         r_start.append(aln.reference_start)
-        r_end.append(rpos)
         r_mapq.append(aln.mapping_quality)
         r_rev.append(aln.is_reverse)
-        r_len.append(len(seq))
         # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
         # which pieces a fetch sees would otherwise depend on where the window falls
         key = (aln.query_name, idx) if aln.flag & 0x800 else aln.query_name
         r_tmpl.append(templates.setdefault(key, len(templates)))
     if not r_start:
         return None
-    rs, re_ = np.asarray(r_start, dtype=np.int64), np.asarray(r_end, dtype=np.int64)
+    text = "".join(seqs)
+    all_seq = _BASE_CODE[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+    all_bq = np.frombuffer(b"".join(quals), dtype=np.uint8)
+    r_len = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    del seqs, quals
+    rs = np.asarray(r_start, dtype=np.int64)
+    ops = np.asarray(cigar, dtype=np.int64).reshape(-1, 2)
+    n_blocks, n_events = _count_cigar(ops[:, 0])
+    blk_ref, blk_q, blk_len, blk_read = (np.empty(n_blocks, np.int64) for _ in range(4))
+    ev_read, ev_pos, ev_len, ev_q = (np.empty(n_events, np.int64) for _ in range(4))
+    re_ = np.empty(rs.size, np.int64)
+    _walk_cigar(ops[:, 0], ops[:, 1], np.asarray(n_ops, dtype=np.int64), rs, np.cumsum(r_len) - r_len,
+                blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
+    ev_ins = [text[q:q + n] if q >= 0 else "" for q, n in zip(ev_q.tolist(), ev_len.tolist())]
     ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
                        min(end + 2 * pad, int(re_.max()) + pad))
 
-    lens = np.asarray(blk_len, dtype=np.int64)
-    blk_first = np.cumsum(lens) - lens  # index of each block's first observation
-    offsets = np.repeat(np.asarray(blk_ref, dtype=np.int64) - blk_first, lens)
-    pos = offsets + np.arange(int(lens.sum()), dtype=np.int64)
-    qidx = pos + np.repeat(np.asarray(blk_q, dtype=np.int64) - np.asarray(blk_ref, dtype=np.int64), lens)
-    all_seq = _BASE_CODE[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
-    all_bq = np.frombuffer(b"".join(quals), dtype=np.uint8)
-    base, bq = all_seq[qidx], all_bq[qidx]
-    site = np.clip(pos - ref.start, 0, len(ref.seq) - 1)
-    ok = (base < 4) & (bq >= filters.min_baseq) & (pos >= ref.start) & (pos < ref.end)
-    sel = np.flatnonzero(ok & _candidate_sites(site[ok], base[ok], ref, min_alt)[site])
-
-    read = np.asarray(blk_read, dtype=np.int64)[np.searchsorted(blk_first, sel, side="right") - 1]
+    ref_code = _BASE_CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)]
+    counts = np.zeros((len(ref.seq), 4), dtype=np.int32)
+    _count_bases(blk_ref, blk_q, blk_len, all_seq, all_bq, filters.min_baseq, ref.start, counts)
+    depth = counts.sum(axis=1)
+    known = np.flatnonzero(ref_code < 4)
+    counts[known, ref_code[known]] = 0
+    wanted = (ref_code < 4) & (counts.max(axis=1) >= min_alt)
+    n_obs = int(depth[wanted].sum())
+    pos, read = np.empty(n_obs, np.int64), np.empty(n_obs, np.int64)
+    base, bq = np.empty(n_obs, np.uint8), np.empty(n_obs, np.uint8)
+    _gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
+                         wanted, pos, read, base, bq)
     read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
-    pos, base = pos[sel], base[sel]
-    qual = np.minimum(bq[sel].astype(np.int32), read_mapq[read])
+    qual = np.minimum(bq.astype(np.int32), read_mapq[read])
     tmpl = np.asarray(r_tmpl, dtype=np.int64)
     pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
     pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
@@ -220,25 +199,81 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     obs = Observations(
         pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
-        read_clean=(np.bincount(np.asarray(ev_read, dtype=np.int64), minlength=rs.size) == 0)
-        & (np.bincount(np.asarray(blk_read, dtype=np.int64), lens, minlength=rs.size) == np.asarray(r_len)),
-        ev_read=np.asarray(ev_read, dtype=np.int64), ev_pos=np.asarray(ev_pos, dtype=np.int64),
-        ev_len=np.asarray(ev_len, dtype=np.int64), ev_ins=ev_ins,
-        seq=all_seq, bq=all_bq, blk_ref=np.asarray(blk_ref, dtype=np.int64),
-        blk_q=np.asarray(blk_q, dtype=np.int64), blk_len=lens,
-        read_blocks=np.searchsorted(np.asarray(blk_read, dtype=np.int64), np.arange(rs.size + 1)),
+        read_clean=(np.bincount(ev_read, minlength=rs.size) == 0)
+        & (np.bincount(blk_read, blk_len, minlength=rs.size) == r_len),
+        ev_read=ev_read, ev_pos=ev_pos, ev_len=ev_len, ev_ins=ev_ins,
+        seq=all_seq, bq=all_bq, blk_ref=blk_ref, blk_q=blk_q, blk_len=blk_len,
+        read_blocks=np.searchsorted(blk_read, np.arange(rs.size + 1)),
     )
     return obs, ref
 
 
-def _candidate_sites(site: np.ndarray, base: np.ndarray, ref: RefWindow, min_alt: int) -> np.ndarray:
-    """Mask over the slice: known reference base and some other base seen >= ``min_alt`` times."""
-    n = len(ref.seq)
-    counts = np.bincount(site * 4 + base, minlength=4 * n).reshape(n, 4)
-    ref_code = _BASE_CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)]
-    known = ref_code < 4
-    counts[np.flatnonzero(known), ref_code[known]] = 0
-    return known & (counts.max(axis=1) >= min_alt)
+@kernel
+def _count_cigar(op):  # pragma: no cover - compiled by numba
+    """Aligned blocks (M, =, X) and indels (I, D) among CIGAR operations."""
+    blocks = events = 0
+    for o in op:
+        if o == 0 or o == 7 or o == 8:
+            blocks += 1
+        elif o == 1 or o == 2:
+            events += 1
+    return blocks, events
+
+
+@kernel
+def _walk_cigar(op, length, n_ops, r_start, q_start, blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len,
+                ev_q, r_end):  # pragma: no cover - compiled by numba
+    """Blocks (reference start, offset in the concatenated sequence, length, read) and
+    indel events (read, reference position, length, sequence offset or -1 for a
+    deletion) of every read, and each read's aligned reference end."""
+    k = nb = ne = 0
+    for r in range(n_ops.size):
+        rpos, qpos = r_start[r], q_start[r]
+        for _ in range(n_ops[r]):
+            o, n = op[k], length[k]
+            k += 1
+            if o == 0 or o == 7 or o == 8:
+                blk_ref[nb], blk_q[nb], blk_len[nb], blk_read[nb] = rpos, qpos, n, r
+                nb += 1
+                rpos += n
+                qpos += n
+            elif o == 1:
+                ev_read[ne], ev_pos[ne], ev_len[ne], ev_q[ne] = r, rpos, n, qpos
+                ne += 1
+                qpos += n
+            elif o == 2:
+                ev_read[ne], ev_pos[ne], ev_len[ne], ev_q[ne] = r, rpos, n, -1
+                ne += 1
+                rpos += n
+            elif o == 3:
+                rpos += n
+            elif o == 4:
+                qpos += n
+        r_end[r] = rpos
+
+
+@kernel
+def _count_bases(blk_ref, blk_q, blk_len, seq, bq, min_baseq, ref_start, counts):  # pragma: no cover
+    """Add each kept base (ACGT, BQ >= ``min_baseq``, inside the reference slice) to ``counts``."""
+    n = counts.shape[0]
+    for b in range(blk_ref.size):
+        for t in range(blk_len[b]):
+            site, code = blk_ref[b] + t - ref_start, seq[blk_q[b] + t]
+            if code < 4 and bq[blk_q[b] + t] >= min_baseq and 0 <= site < n:
+                counts[site, code] += 1
+
+
+@kernel
+def _gather_observations(blk_ref, blk_q, blk_len, blk_read, seq, bq, min_baseq, ref_start, wanted, pos, read, base,
+                         qual):  # pragma: no cover - compiled by numba
+    """Position, read, base and quality of the kept bases at ``wanted`` slice offsets, in read order."""
+    n, k = wanted.size, 0
+    for b in range(blk_ref.size):
+        for t in range(blk_len[b]):
+            site, q = blk_ref[b] + t - ref_start, blk_q[b] + t
+            if seq[q] < 4 and bq[q] >= min_baseq and 0 <= site < n and wanted[site]:
+                pos[k], read[k], base[k], qual[k] = blk_ref[b] + t, blk_read[b], seq[q], bq[q]
+                k += 1
 
 
 def _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end):

@@ -1,4 +1,4 @@
-"""Banded glocal alignment of read segments to candidate haplotypes, vectorised over pairs.
+"""Banded glocal alignment of read segments to candidate haplotypes, compiled with numba.
 
 The model is bcftools' indel realignment (``probaln_glocal`` as used by
 ``bam2bcf_indel.c``) in its Viterbi form: the whole read segment is aligned, the
@@ -12,13 +12,17 @@ differences between haplotypes read directly as qualities:
   the gap costs; gap open ``GAP_OPEN`` = 40 (p = 1e-4), extension ``GAP_EXTEND`` = 20
   (p = 1e-2).
 
-All (read, haplotype) pairs of a batch advance row by row (one read base per row)
-inside a band of half-width ``band`` around their start diagonal, so each numpy
-operation touches every pair at once; deletions along a row are a prefix minimum.
+Each (read segment, haplotype) pair is aligned inside a band of half-width ``band``
+around its start diagonal, one read base per row, by a numba kernel that runs without
+the GIL (threads align in parallel). Memory is a few arrays per pair: nothing grows
+with the product of pairs and band cells, so a deep pile costs time, not memory.
+numba is imported on first use, so planning and start-up never pay for it.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .compiled import kernel
 
 GAP_OPEN = 40.0
 GAP_EXTEND = 20.0
@@ -29,89 +33,94 @@ _INF = 1e9
 
 
 def expected_cost(qual: np.ndarray) -> np.ndarray:
-    """Expected mismatch cost of bases with these qualities: e * -10 log10(e / 3)."""
-    err = np.power(10.0, -np.clip(qual, MIN_QUAL, MAX_QUAL).astype(np.float64) / 10.0)
-    return err * -10.0 * np.log10(err / 3.0)
+    """Expected mismatch cost of bases with these qualities (0-255): e * -10 log10(e / 3)."""
+    err = np.power(10.0, -np.clip(np.arange(256), MIN_QUAL, MAX_QUAL).astype(np.float64) / 10.0)
+    return (err * -10.0 * np.log10(err / 3.0))[qual]
 
 
-def glocal_costs(hap: np.ndarray, hap_len: np.ndarray, read: np.ndarray, qual: np.ndarray,
-                 read_len: np.ndarray, start: np.ndarray, band: np.ndarray) -> np.ndarray:
+def _emission_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Match and mismatch cost (float32) of each base quality 0-255."""
+    q = np.clip(np.arange(256), MIN_QUAL, MAX_QUAL).astype(np.float32)
+    err = np.power(np.float32(10.0), -q / np.float32(10.0))
+    return (-10.0 * np.log10(1.0 - err)).astype(np.float32), (-10.0 * np.log10(err / 3.0)).astype(np.float32)
+
+
+@kernel
+def _banded_costs(hap_buf, hap_off, hap_len, seq, qual, hit, miss, pair_hap, seg_beg, seg_len, start, band,
+                  out):  # pragma: no cover - compiled by numba
+    f32 = np.float32
+    inf = f32(_INF)
+    gap_open, gap_ext = f32(GAP_OPEN), f32(GAP_EXTEND)
+    ins_open, ins_ext, masked = f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND), f32(MASKED)
+    width = 2 * int(band.max()) + 1 if band.size else 1
+    m = np.empty(width, f32)
+    ins = np.empty(width, f32)
+    dele = np.empty(width, f32)
+    for p in range(pair_hap.size):
+        b = band[p]
+        w = 2 * b + 1
+        h0, hl = hap_off[pair_hap[p]], hap_len[pair_hap[p]]
+        s0, length, first = seg_beg[p], seg_len[p], start[p] - b
+        for i in range(length):
+            base, q = seq[s0 + i], qual[s0 + i]
+            run_del = inf
+            for k in range(w):
+                j = first + i + k
+                if j < 0 or j >= hl:
+                    e = inf
+                else:
+                    h = hap_buf[h0 + j]
+                    e = masked if (h == 4 or base == 4) else (hit[q] if h == base else miss[q])
+                if i == 0:
+                    new_m = e
+                    new_ins = ins_open if e < inf else inf
+                else:
+                    # insertion: read base i after the haplotype base of the next column's last row
+                    new_ins = min(m[k + 1] + ins_open, ins[k + 1] + ins_ext) if k + 1 < w else inf
+                    new_m = e + min(min(m[k], ins[k]), dele[k])
+                # deletion of haplotype bases after column k - 1 of this row (affine recurrence)
+                dele[k] = run_del
+                run_del = min(new_m + gap_open, run_del + gap_ext)
+                m[k] = new_m
+                ins[k] = new_ins
+        best = inf
+        for k in range(w):
+            best = min(best, min(m[k], ins[k]))
+        out[p] = best
+
+
+def glocal_costs(hap_buf: np.ndarray, hap_off: np.ndarray, hap_len: np.ndarray, seq: np.ndarray,
+                 qual: np.ndarray, pair_hap: np.ndarray, seg_beg: np.ndarray, seg_len: np.ndarray,
+                 start: np.ndarray, band: np.ndarray) -> np.ndarray:
     """Phred cost of the best glocal alignment of each read segment to its haplotype.
 
     Parameters
     ----------
-    hap : ndarray of uint8, shape (n, H)
-        Haplotype base codes (0-3 = ACGT, 4 = masked/N), padded past ``hap_len``.
-    hap_len : ndarray of int, shape (n,)
-        Haplotype lengths.
-    read : ndarray of uint8, shape (n, L)
-        Read segment base codes (4 = N), padded past ``read_len``.
-    qual : ndarray of int, shape (n, L)
-        Base qualities of the segments.
-    read_len : ndarray of int, shape (n,)
-        Segment lengths (>= 1).
+    hap_buf : ndarray of uint8
+        Haplotype base codes (0-3 = ACGT, 4 = masked/N), concatenated.
+    hap_off, hap_len : ndarray of int
+        Offset into ``hap_buf`` and length of each haplotype.
+    seq, qual : ndarray of uint8
+        Read base codes (4 = N) and base qualities, concatenated (segments point into them).
+    pair_hap : ndarray of int, shape (n,)
+        Haplotype of each pair.
+    seg_beg, seg_len : ndarray of int, shape (n,)
+        Offset into ``seq`` and length (>= 1) of each pair's read segment.
     start : ndarray of int, shape (n,)
-        Haplotype position where the first read base is expected (band centre).
+        Haplotype position where the segment's first base is expected (band centre).
     band : ndarray of int, shape (n,)
         Band half-width of each pair: indels up to about this length are representable.
-        A pair's cost depends only on its own inputs, whatever else shares the batch.
+        A pair's cost depends only on its own inputs.
 
     Returns
     -------
     ndarray of float, shape (n,)
         Minimum total cost; ``>= 1e9`` when no alignment fits the band.
     """
-    n = hap.shape[0]
-    pair_band = band
-    band = int(pair_band.max())
-    width = 2 * band + 1
-    length = int(read_len.max())
-    q = np.clip(qual[:, :length], MIN_QUAL, MAX_QUAL).astype(np.float32)
-    err = np.power(10.0, -q / 10.0)
-    hit_cost = -10.0 * np.log10(1.0 - err)
-    miss_cost = -10.0 * np.log10(err / 3.0)
-    # emission cost of read base i at band column k (haplotype position start + i + k - band),
-    # laid out as one contiguous (pairs x band) slab per read base
-    offs = (np.arange(width) - band).astype(np.int32)
-    j = start.astype(np.int32)[None, :, None] + np.arange(length, dtype=np.int32)[:, None, None] + offs
-    valid = (j >= 0) & (j < hap_len[None, :, None]) & (np.abs(offs) <= pair_band[None, :, None])
-    flat = (np.arange(n, dtype=np.int32) * np.int32(hap.shape[1]))[None, :, None] \
-        + np.clip(j, 0, hap.shape[1] - 1).astype(np.int32)
-    del j
-    h = hap.ravel()[flat]
-    del flat
-    b = read[:, :length].T[:, :, None]
-    rows = np.where((h == 4) | (b == 4), np.float32(MASKED),
-                    np.where(h == b, hit_cost.T[:, :, None], miss_cost.T[:, :, None])).astype(np.float32)
-    del h
-    rows[~valid] = _INF
-    f32 = np.float32
-    del_ramp = (GAP_OPEN - GAP_EXTEND * np.arange(1, width + 1)).astype(f32)
-    ext_ramp = (GAP_EXTEND * np.arange(1, width)).astype(f32)
-    ins_open, ins_ext = f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND)
-    best = np.full(n, _INF)
-    m, m_next = rows[0].copy(), np.empty((n, width), f32)
-    ins = np.where(valid[0], ins_open, f32(_INF)).astype(f32)
-    ins_next = np.full((n, width), _INF, dtype=f32)
-    dele = np.full((n, width), _INF, dtype=f32)
-    diag, tmp = np.empty((n, width), f32), np.empty((n, width), f32)
-    ends = {int(v): read_len == v for v in np.unique(read_len)}
-    for i in range(length):
-        if i:
-            np.minimum(m, ins, out=diag)
-            np.minimum(diag, dele, out=diag)
-            # insertion: read base i after the same haplotype base (the next band column last row)
-            np.add(m[:, 1:], ins_open, out=tmp[:, :-1])
-            np.add(ins[:, 1:], ins_ext, out=ins_next[:, :-1])
-            np.minimum(tmp[:, :-1], ins_next[:, :-1], out=ins_next[:, :-1])
-            ins_next[:, -1] = _INF
-            np.add(rows[i], diag, out=m_next)
-            m, m_next, ins, ins_next = m_next, m, ins_next, ins
-        # deletion at column k: min over k' < k of M[k'] + open + extend * (k - k' - 1)
-        np.add(m, del_ramp, out=tmp)
-        np.minimum.accumulate(tmp, axis=1, out=tmp)
-        np.add(tmp[:, :-1], ext_ramp, out=dele[:, 1:])
-        last = ends.get(i + 1)
-        if last is not None:
-            best[last] = np.minimum(m[last], ins[last]).min(axis=1)
-    return best.astype(np.float64)
+    hit, miss = _emission_tables()
+    out = np.empty(pair_hap.size, dtype=np.float32)
+    as_i64 = (lambda a: np.ascontiguousarray(a, dtype=np.int64))
+    _banded_costs(np.ascontiguousarray(hap_buf, dtype=np.uint8), as_i64(hap_off), as_i64(hap_len),
+              np.ascontiguousarray(seq, dtype=np.uint8), np.ascontiguousarray(qual, dtype=np.uint8), hit, miss,
+              as_i64(pair_hap), as_i64(seg_beg), as_i64(seg_len), as_i64(start), as_i64(band), out)
+    return out.astype(np.float64)

@@ -65,10 +65,11 @@ def test_multiallelic_indel_alleles_share_one_ref():
 
 def _cost(hap: str, read: str, start: int) -> float:
     code = {b: i for i, b in enumerate("ACGT")}
-    h = np.array([[code[b] for b in hap]], dtype=np.uint8)
-    r = np.array([[code[b] for b in read]], dtype=np.uint8)
-    return float(glocal_costs(h, np.array([h.size]), r, np.full(r.shape, 30), np.array([r.size]),
-                              np.array([start]), np.array([6]))[0])
+    h = np.array([code[b] for b in hap], dtype=np.uint8)
+    r = np.array([code[b] for b in read], dtype=np.uint8)
+    one = np.array([0])
+    return float(glocal_costs(h, one, np.array([h.size]), r, np.full(r.size, 30, dtype=np.uint8), one, one,
+                              np.array([r.size]), np.array([start]), np.array([6]))[0])
 
 
 def test_glocal_costs_of_gaps_and_mismatches():
