@@ -16,10 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 import pysam
 
+from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
 
 _WINDOW = 1 << 14  # BAI linear-index window
 _GAP_SEARCH = 2000  # bp searched either side of a cut for an N run
+#: Index bytes (compressed BAM/CRAM data, ~0.75 byte per aligned short-read base) one read
+#: fetch may cover: about 10 M aligned bases, i.e. 200 kb at 50x.
+CALL_WINDOW_BYTES = 8 << 20
+#: Shortest calling window (bp): past this the depth cap while reading (``reads.ReadCap``),
+#: not the window, bounds a fetch to about ``max_depth`` x this many bases.
+MIN_CALL_WINDOW = 20_000
 
 
 @dataclass(frozen=True)
@@ -120,9 +127,10 @@ def _crai_weights(path: str, names: list[str], lengths: list[int]) -> list[np.nd
 def data_weights(bam_path: str, bam: pysam.AlignmentFile, index: str | None = None) -> list[np.ndarray]:
     """Per-16-kb-window data size of every reference (empty arrays when no index is readable).
 
-    ``index`` names an index kept elsewhere than beside the file.
+    ``index`` names an index kept elsewhere than beside the file (always given for an object).
     """
     names, lengths = list(bam.references), list(bam.lengths)
+    index = storage.cached_copy(index) if index else None
     for suffix, reader in ((".bai", lambda p: _bai_weights(p, len(names))),
                            (".crai", lambda p: _crai_weights(p, names, lengths))):
         beside = (bam_path + suffix, os.path.splitext(bam_path)[0] + suffix)
@@ -135,18 +143,37 @@ def data_weights(bam_path: str, bam: pysam.AlignmentFile, index: str | None = No
     return [np.zeros(0) for _ in names]
 
 
-def _cuts(weights: np.ndarray, start: int, end: int, n: int) -> list[int]:
-    """``n - 1`` cut positions splitting ``[start, end)`` into equal data size."""
+def _cumulative(weights: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and the data size from ``start`` up to each, over ``[start, end)`` (linear in a window)."""
     bins = np.arange(start // _WINDOW, (end - 1) // _WINDOW + 1)
     w = np.where(bins < weights.size, weights[np.minimum(bins, max(weights.size - 1, 0))], 0.0) \
         if weights.size else np.zeros(bins.size)
     lo = np.maximum(bins * _WINDOW, start)
     hi = np.minimum((bins + 1) * _WINDOW, end)
     w = w * (hi - lo) / _WINDOW + 1e-6 * (hi - lo) * (w.sum() / max(end - start, 1) + 1)
-    cum = np.concatenate([[0.0], np.cumsum(w)])
-    edges = np.concatenate([[start], hi])
+    return np.concatenate([[start], hi]), np.concatenate([[0.0], np.cumsum(w)])
+
+
+def _cuts(weights: np.ndarray, start: int, end: int, n: int) -> list[int]:
+    """``n - 1`` cut positions splitting ``[start, end)`` into equal data size."""
+    edges, cum = _cumulative(weights, start, end)
     targets = cum[-1] * np.arange(1, n) / n
     return [int(round(x)) for x in np.interp(targets, cum, edges)]
+
+
+def call_windows(weights: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` cut into calling windows of at most ``CALL_WINDOW_BYTES`` of index data
+    each (equal shares, none shorter than ``MIN_CALL_WINDOW`` bp), so a task's memory follows
+    the data a fetch holds, not the length it covers: a deep stretch gets short windows."""
+    edges, cum = _cumulative(weights, start, end)
+    step = cum[-1] / max(1, math.ceil(cum[-1] / CALL_WINDOW_BYTES))
+    bounds = [start]
+    while True:
+        reach = float(np.interp(bounds[-1], edges, cum)) + step
+        cut = max(int(round(float(np.interp(reach, cum, edges)))), bounds[-1] + MIN_CALL_WINDOW)
+        if reach >= cum[-1] - 1e-9 * step or end - cut < MIN_CALL_WINDOW:
+            return list(zip(bounds, bounds[1:] + [end]))
+        bounds.append(cut)
 
 
 def _snap_to_gap(fasta: pysam.FastaFile, contig: str, cut: int, lo: int, hi: int) -> int:
@@ -165,7 +192,9 @@ def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
                 regions: list[tuple[str, int, int]], *, chunk_size: int | None = None,
                 chunks: int | None = None, index: str | None = None) -> list[ChunkGroup]:
     """Chunks covering ``regions`` in order, balanced by data size from the index, as map tasks
-    (small contigs' chunks share tasks, see :func:`group_chunks`).
+    (small contigs' chunks share tasks, see :func:`group_chunks`); a chunk holding more
+    index data than one calling window is listed as its windows (:func:`call_windows`),
+    all in its task.
 
     Parameters
     ----------
@@ -201,7 +230,20 @@ def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
         out.extend(Chunk(base + i, contig, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:])))
         whole = rw if by_data else float(end - start)
         sizes.extend([whole] if len(bounds) == 2 else [None] * (len(bounds) - 1))
-    return group_chunks(out, sizes, target)
+    return _windowed(group_chunks(out, sizes, target), weights, tid)
+
+
+def _windowed(groups: list[ChunkGroup], weights: list[np.ndarray], tid: dict[str, int]) -> list[ChunkGroup]:
+    """Each chunk cut into its calling windows (:func:`call_windows`), kept in the chunk's task."""
+    out, n = [], 0
+    for group in groups:
+        pieces = []
+        for chunk in group.chunks:
+            for a, b in call_windows(weights[tid[chunk.contig]], chunk.start, chunk.end):
+                pieces.append(Chunk(n, chunk.contig, a, b))
+                n += 1
+        out.append(ChunkGroup(group.index, tuple(pieces)))
+    return out
 
 
 def _region_weight(weights: np.ndarray, start: int, end: int) -> np.ndarray:

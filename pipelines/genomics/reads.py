@@ -136,28 +136,27 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     n_ops: list[int] = []
     r_start: list[int] = []
     r_mapq: list[int] = []
-    r_rev: list[bool] = []
+    r_flag: list[int] = []
     r_tmpl: list[int] = []
     templates: dict[str | tuple[str, int], int] = {}
-    cap = ReadCap(filters.max_depth)
+    accept = ReadCap(filters.max_depth).accept
     for aln in bam.fetch(contig, max(0, start - pad), end + pad):
-        if aln.flag & SKIP_FLAGS or aln.mapping_quality < filters.min_mapq:
+        flag, mapq = aln.flag, aln.mapping_quality
+        if flag & SKIP_FLAGS or mapq < filters.min_mapq:
             continue
-        ops = aln.cigartuples
-        if not ops or not aln.query_length or aln.query_qualities is None \
-                or not cap.accept(aln.reference_start, aln.reference_length):
+        ops, qual, first = aln.cigartuples, aln.query_qualities, aln.reference_start
+        if not ops or qual is None or not aln.query_length or not accept(first, aln.reference_length):
             continue
-        idx = len(r_start)
         seqs.append(aln.query_sequence)
-        quals.append(aln.query_qualities)
+        quals.append(qual)
         cigar.extend(ops)
         n_ops.append(len(ops))
-        r_start.append(aln.reference_start)
-        r_mapq.append(aln.mapping_quality)
-        r_rev.append(aln.is_reverse)
+        r_start.append(first)
+        r_mapq.append(mapq)
+        r_flag.append(flag)
         # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
         # which pieces a fetch sees would otherwise depend on where the window falls
-        key = (aln.query_name, idx) if aln.flag & 0x800 else aln.query_name
+        key = (aln.query_name, len(r_tmpl)) if flag & 0x800 else aln.query_name
         r_tmpl.append(templates.setdefault(key, len(templates)))
     if not r_start:
         return None
@@ -195,7 +194,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     tmpl = np.asarray(r_tmpl, dtype=np.int64)
     pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
     pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
-    rev = np.asarray(r_rev, dtype=bool)
+    rev = (np.asarray(r_flag, dtype=np.int64) & 0x10) > 0
     obs = Observations(
         pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
