@@ -15,7 +15,9 @@ from .report import report
 
 
 def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bam", metavar="INPUT.bam", help="coordinate-sorted BAM or CRAM of one sample")
+    parser.add_argument("bam", metavar="INPUT.bam", nargs="+",
+                        help="coordinate-sorted BAM or CRAM; several (or one holding several @RG SM samples) "
+                             "are called jointly into one multi-sample VCF")
     parser.add_argument("--reference", required=True, metavar="REF.fa[.gz]",
                         help="reference FASTA (plain or bgzip) the reads were aligned to")
     parser.add_argument("--out", required=True, metavar="OUT.vcf.gz",
@@ -80,7 +82,7 @@ def _sample(folder: str) -> list[str]:
 pipeline = Pipeline(
     name="genomics",
     help="region-chunked variant calling: BAM/CRAM + reference -> VCF",
-    commands={"call": Command(help="call SNPs and indels of one sample into a bgzip VCF",
+    commands={"call": Command(help="call SNPs and indels of one or more samples into a bgzip VCF",
                               add_arguments=_add_call_arguments, build=_build_call,
                               fingerprint=_fingerprint, output_name="calls.vcf.gz", report=report)},
     sample=_sample,

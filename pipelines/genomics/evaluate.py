@@ -57,9 +57,10 @@ def _inside(regions, chrom: str, pos0: int) -> bool:
     return i >= 0 and pos0 < ends[i]
 
 
-def normalized_keys(vcf: str, reference: str, min_qual: float | None,
-                    bed: str | None = None) -> dict[tuple[str, int, str, str], str]:
-    """Normalised variant keys carrying an ALT allele -> genotype class ('het'/'hom')."""
+def normalized_keys(vcf: str, reference: str, min_qual: float | None, bed: str | None = None,
+                    sample: str | None = None) -> dict[tuple[str, int, str, str], str]:
+    """Normalised variant keys whose genotype (of ``sample``, default the first) carries an ALT
+    allele -> genotype class ('het'/'hom')."""
     regions = _read_bed(bed) if bed else None
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "norm.vcf")
@@ -71,7 +72,7 @@ def normalized_keys(vcf: str, reference: str, min_qual: float | None,
                     continue
                 if any(f != "PASS" for f in rec.filter.keys()):
                     continue
-                gt = next(iter(rec.samples.values()))["GT"]
+                gt = (rec.samples[sample] if sample else next(iter(rec.samples.values())))["GT"]
                 if not gt or not any(a for a in gt if a):
                     continue
                 if regions is not None and not _inside(regions, rec.chrom, rec.pos - 1):
@@ -82,10 +83,11 @@ def normalized_keys(vcf: str, reference: str, min_qual: float | None,
 
 
 def evaluate(calls: str, truth: str, reference: str, bed: str | None = None,
-             min_qual: float = 20.0) -> dict[str, Score | float]:
-    """Score ``calls`` against ``truth``: ``{"SNP", "INDEL", "ALL": Score, "gt_concordance"}``."""
-    got = normalized_keys(calls, reference, min_qual, bed)
-    want = normalized_keys(truth, reference, None, bed)
+             min_qual: float = 20.0, sample: str | None = None) -> dict[str, Score | float]:
+    """Score ``calls`` against ``truth`` (the genotypes of ``sample`` in both, default each file's
+    first): ``{"SNP", "INDEL", "ALL": Score, "gt_concordance"}``."""
+    got = normalized_keys(calls, reference, min_qual, bed, sample)
+    want = normalized_keys(truth, reference, None, bed, sample)
     result: dict[str, Score | float] = {}
     for kind in ("SNP", "INDEL", "ALL"):
         def keep(k):

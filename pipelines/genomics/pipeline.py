@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +18,12 @@ from cloudbutton.core.storage import atomic_output
 
 from . import vcf
 from .caller import Block, CallParams, Variant, call_chunk, join_blocks
-from .inputs import (check_chunking, merge_regions, open_alignments, open_reference, read_bed, resolve_regions,
-                     sample_name)
+from .inputs import check_chunking, merge_regions, open_alignments, open_reference, read_bed, resolve_regions
 from .inputs import output_type as output_type_of
 from .plan import ChunkGroup, plan_chunks
 from .ploidy import Ploidy
 from .reads import ReadFilters
+from .samples import SampleReads, check_same_contigs, check_unique_samples, file_samples
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,17 @@ class CallSummary:
                 f"{self.indels} indels) from {self.chunks} chunks")
 
 
-def call_task(group: ChunkGroup, *, bam: str, reference: str, params: CallParams, index: str | None = None,
+def call_task(group: ChunkGroup, *, samples: list[SampleReads], reference: str, params: CallParams,
+              regions: list[tuple[str, int, int]],
               targets: list[tuple[str, int, int]] | None = None) -> ChunkCalls:
-    """Map task: the records owned by the group's chunks (only those whose POS lies in
-    ``targets`` when given), compressed, in position order."""
+    """Map task: the records owned by the group's chunks (parts of ``regions``; only those
+    whose POS lies in ``targets`` when given), every sample called jointly, compressed, in
+    position order."""
     records: list[tuple[str, Variant | Block]] = []
     for chunk in group.chunks:
-        found = call_chunk(bam, reference, chunk.contig, chunk.start, chunk.end, params, index)
+        region_start = max(s for c, s, _ in regions if c == chunk.contig and s <= chunk.start)
+        found = call_chunk(samples, reference, chunk.contig, chunk.start, chunk.end, params,
+                           written_from=region_start)
         if targets is not None:
             mine = [(s, e) for c, s, e in targets if c == chunk.contig and s < chunk.end and e > chunk.start]
             found = [v for v in found if any(s <= v.pos - 1 < e for s, e in mine)]
@@ -140,7 +146,7 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z
                        chunks=sum(len(p.group.chunks) for p in parts))
 
 
-def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
+def build_call_job(bam: str | Sequence[str], reference: str, out: str, *, regions: list[str] | None = None,
                    chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
                    min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
                    output_type: str | None = None, ploidy: str | None = None, sex: str = "F",
@@ -150,8 +156,10 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
 
     Parameters
     ----------
-    bam : str
-        Coordinate-sorted BAM or CRAM (indexed here if it has no index).
+    bam : str or list of str
+        Coordinate-sorted BAM or CRAM (indexed here if it has no index), or several called
+        jointly into one multi-sample VCF (a file whose read groups name several samples
+        gives one column per sample).
     reference : str
         FASTA (plain or bgzip) the reads were aligned to; also decodes CRAM.
     out : str
@@ -181,7 +189,7 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     Raises
     ------
     InputError
-        On a missing/unreadable input, contig mismatch, multi-sample BAM, bad region,
+        On a missing/unreadable input, contig mismatch, a sample named twice, bad region,
         non-positive chunk count or size, or unknown output type.
     """
     kind = output_type_of(out, output_type)
@@ -189,38 +197,55 @@ def build_call_job(bam: str, reference: str, out: str, *, regions: list[str] | N
     if gvcf and targets_file:
         raise InputError(targets_file, "--gvcf blocks cover whole regions: use --regions-file, not --targets-file")
     copies = Ploidy.parse(ploidy, sex)
-    fasta = open_reference(reference)
-    aln, bam_index = open_alignments(bam, reference)
-    with fasta, aln:
-        sample = sample_name(bam, aln)
+    paths = [bam] if isinstance(bam, str) else list(bam)
+    if not paths:
+        raise InputError("INPUT.bam", "no alignment file given")
+    with ExitStack() as stack:
+        fasta = stack.enter_context(open_reference(reference))
+        opened = []
+        for path in paths:
+            aln, index = open_alignments(path, reference)
+            opened.append((path, stack.enter_context(aln), index))
+        samples = [(path, name, SampleReads(path, index, groups))
+                   for path, aln, index in opened for name, groups in file_samples(path, aln)]
+        check_unique_samples([(path, name) for path, name, _ in samples])
+        first, aln, bam_index = opened[0]
         lengths = dict(zip(aln.references, aln.lengths))
         targets = merge_regions(read_bed(targets_file, lengths), list(aln.references)) if targets_file else None
         bed_regions = read_bed(regions_file, lengths) if regions_file else None
         if targets is not None and not regions and bed_regions is None:
             bed_regions = targets
-        wanted = resolve_regions(bam, aln, fasta, reference, regions, bam_index, bed_regions)
-        plan = plan_chunks(bam, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks, index=bam_index)
+        found = [r for path, other, index in opened
+                 for r in resolve_regions(path, other, fasta, reference, regions, index, bed_regions)]
+        for path, other, _ in opened[1:]:
+            check_same_contigs(path, other, first, aln, sorted({c for c, _, _ in found}))
+        wanted = merge_regions(found, list(aln.references))
+        plan = plan_chunks(first, aln, fasta, wanted, chunk_size=chunk_size, chunks=chunks, index=bam_index)
         ref_len = dict(zip(fasta.references, fasta.lengths))
         contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
     params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
                         min_qual=min_qual, ploidy=copies, gvcf=gvcf)
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
-    header = vcf.header(contigs, reference, sample, command, min_qual, gvcf)
+    header = vcf.header(contigs, reference, [name for _, name, _ in samples], command, min_qual, gvcf)
     g = Graph("genomics.call")
     g.map("call", call_task, over=plan,
-          params={"bam": bam, "reference": reference, "params": params, "index": bam_index, "targets": targets})
+          params={"samples": [s for _, _, s in samples], "reference": reference, "params": params,
+                  "regions": wanted, "targets": targets})
     g.reduce("merge", merge_task, over="call",
              params={"out": out, "header": header, "kind": kind, "index": vcf.index_suffix(kind, contigs)})
-    return Job(graph=g, output=out, summary=str, inputs=[bam, reference])
+    return Job(graph=g, output=out, summary=str, inputs=[*paths, reference])
 
 
-def call(bam: str, reference: str, out: str, *, regions: list[str] | None = None,
+def call(bam: str | Sequence[str], reference: str, out: str, *, regions: list[str] | None = None,
          chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
          min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250, output_type: str | None = None,
          ploidy: str | None = None, sex: str = "F", regions_file: str | None = None,
          targets_file: str | None = None, gvcf: bool = False, executor: str = "threads", workers: int | None = None,
          **run_options: Any) -> RunResult:
-    """Call SNPs and indels of one sample: BAM/CRAM + reference -> VCF (bgzip + index, plain or BCF).
+    """Call SNPs and indels: BAM/CRAM + reference -> VCF (bgzip + index, plain or BCF).
+
+    ``bam`` is one file or a list called jointly into one multi-sample VCF (bcftools
+    ``mpileup a.bam b.bam | call -m``).
 
     Same as ``cloudbutton genomics call``; ``run_options`` are further
     :class:`cloudbutton.core.RunOptions` fields (``kpi_path``, ``lithops_config``, ...).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mappy
 import numpy as np
@@ -151,7 +151,7 @@ def simulate_pairs(hap: str, n_pairs: int, spec: SampleSpec, rng: np.random.Gene
     return reads[0][0], reads[0][1], reads[1][0], reads[1][1]
 
 
-def _segments(aligner: mappy.Aligner, names, s1, q1, s2, q2, header):
+def _segments(aligner: mappy.Aligner, names, s1, q1, s2, q2, header, group):
     """Align pairs with mappy; return unsorted AlignedSegments (primary hits only)."""
     out = []
     buf = mappy.ThreadBuffer()
@@ -162,13 +162,13 @@ def _segments(aligner: mappy.Aligner, names, s1, q1, s2, q2, header):
         for hit in aligner.map(seqs[0], seqs[1], buf=buf):
             if hit.is_primary and hits[hit.read_num] is None:
                 hits[hit.read_num] = hit
-        segs = [_segment(name, n, seqs[n - 1], quals[n - 1], hits[n], header) for n in (1, 2)]
+        segs = [_segment(name, n, seqs[n - 1], quals[n - 1], hits[n], header, group) for n in (1, 2)]
         _mate(segs, hits)
         out.extend(s for s in segs if s is not None)
     return out
 
 
-def _segment(name, num, seq, qual, hit, header):
+def _segment(name, num, seq, qual, hit, header, group):
     seg = pysam.AlignedSegment(header)
     seg.query_name = name
     seg.flag = 0x1 | (0x40 if num == 1 else 0x80)
@@ -192,7 +192,7 @@ def _segment(name, num, seq, qual, hit, header):
     seg.query_sequence = seq
     seg.query_qualities = pysam.qualitystring_to_array("".join(chr(33 + int(x)) for x in qual))
     seg.set_tag("NM", hit.NM)
-    seg.set_tag("RG", "sim")
+    seg.set_tag("RG", group)
     return seg
 
 
@@ -221,14 +221,16 @@ def _mate(segs, hits) -> None:
             s.template_length = (hi - lo) if h.r_st == lo and h.strand > 0 else -(hi - lo)
 
 
-def write_truth(path: str, contig: str, length: int, ref_path: str, variants) -> None:
-    """Truth VCF (bgzip + tabix) of the planted variants, phased genotypes."""
+def write_truth(path: str, contig: str, length: int, ref_path: str, rows, samples: tuple[str, ...] = ("sim",)) -> None:
+    """Truth VCF (bgzip + tabix) of the planted variants: ``rows`` of ``(pos0, REF, ALT, genotypes)``
+    with one phased genotype per sample."""
     lines = ["##fileformat=VCFv4.2", f"##contig=<ID={contig},length={length}>",
              f"##reference=file://{os.path.abspath(ref_path)}",
              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tsim"]
-    for p, r, a, gt in variants:
-        lines.append(f"{contig}\t{p + 1}\t.\t{r}\t{a}\t.\tPASS\t.\tGT\t{gt[0]}|{gt[1]}")
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples])]
+    for p, r, a, gts in rows:
+        lines.append("\t".join([contig, str(p + 1), ".", r, a, ".", "PASS", ".", "GT",
+                                *(f"{gt[0]}|{gt[1]}" for gt in gts)]))
     plain = path[:-3]
     with open(plain, "w") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -255,8 +257,70 @@ def make_sample(out_dir: str, spec: SampleSpec = PRESETS["30x"], *, name: str = 
     threads : int
         mappy threads.
     """
-    os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
+    ref, contig, ref_path, bed = _reference(out_dir, name, spec, rng, reference)
+    variants = plant_variants(ref, *_variant_counts(spec, len(ref)), rng)
+    truth = os.path.join(out_dir, f"{name}.truth.vcf.gz")
+    write_truth(truth, contig, len(ref), ref_path, [(p, r, a, (gt,)) for p, r, a, gt in variants])
+    bam = os.path.join(out_dir, f"{name}.bam")
+    _aligned_bam(bam, ref, ref_path, contig, variants, spec, rng, threads, "sim")
+    return Sample(reference=ref_path, bam=bam, truth=truth, bed=bed, contig=contig, length=len(ref))
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Paths of a generated cohort: one BAM per sample (read group and SM = the sample name),
+    one truth VCF with a column per sample."""
+
+    reference: str
+    bams: tuple[str, ...]
+    samples: tuple[str, ...]
+    truth: str
+    bed: str
+    contig: str
+    length: int
+
+
+def make_cohort(out_dir: str, spec: SampleSpec, depths: tuple[float, ...] = (30.0, 20.0, 10.0), *,
+                shared: float = 0.4, reference: str | None = None, threads: int = 2) -> Cohort:
+    """Several samples on one reference with known genotypes: a fraction ``shared`` of the planted
+    variants is carried by every sample, each other one by a single sample; every carrier draws
+    its own genotype (0|1, 1|0 or 1|1). Sample ``k`` is read at ``depths[k]`` (``spec.depth`` unused).
+    """
+    rng = np.random.default_rng(spec.seed)
+    ref, contig, ref_path, bed = _reference(out_dir, "cohort", spec, rng, reference)
+    pool = plant_variants(ref, *_variant_counts(spec, len(ref)), rng)
+    n = len(depths)
+    samples = tuple(f"s{k + 1}" for k in range(n))
+    genotypes = [(0, 1), (1, 0), (1, 1)]
+    rows = []
+    for p, r, a, _ in pool:
+        carriers = range(n) if rng.random() < shared else [int(rng.integers(n))]
+        gts = [(0, 0)] * n
+        for k in carriers:
+            gts[k] = genotypes[int(rng.integers(3))]
+        rows.append((p, r, a, tuple(gts)))
+    truth = os.path.join(out_dir, "cohort.truth.vcf.gz")
+    write_truth(truth, contig, len(ref), ref_path, rows, samples)
+    bams = []
+    for k, (sample, depth) in enumerate(zip(samples, depths)):
+        mine = [(p, r, a, gts[k]) for p, r, a, gts in rows if any(gts[k])]
+        bams.append(os.path.join(out_dir, f"{sample}.bam"))
+        _aligned_bam(bams[-1], ref, ref_path, contig, mine, replace(spec, depth=depth), rng, threads, sample)
+    return Cohort(reference=ref_path, bams=tuple(bams), samples=samples, truth=truth, bed=bed, contig=contig,
+                  length=len(ref))
+
+
+def _variant_counts(spec: SampleSpec, length: int) -> tuple[int, int]:
+    """SNPs and indels to plant on ``length`` bp."""
+    return (spec.n_snps if spec.n_snps is not None else length // 900,
+            spec.n_indels if spec.n_indels is not None else length // 4300)
+
+
+def _reference(out_dir: str, name: str, spec: SampleSpec, rng: np.random.Generator,
+               reference: str | None) -> tuple[str, str, str, str]:
+    """Write the reference FASTA (+ .fai) and the confident BED; (sequence, contig, FASTA, BED)."""
+    os.makedirs(out_dir, exist_ok=True)
     contig = "sim"
     if reference:
         fasta, contig, region = reference.rsplit(":", 2)
@@ -272,18 +336,20 @@ def make_sample(out_dir: str, spec: SampleSpec = PRESETS["30x"], *, name: str = 
         fh.write(f">{contig}\n")
         fh.writelines(ref[i:i + 60] + "\n" for i in range(0, length, 60))
     pysam.faidx(ref_path)
-    n_snps = spec.n_snps if spec.n_snps is not None else length // 900
-    n_indels = spec.n_indels if spec.n_indels is not None else length // 4300
-    variants = plant_variants(ref, n_snps, n_indels, rng)
-    truth = os.path.join(out_dir, f"{name}.truth.vcf.gz")
-    write_truth(truth, contig, length, ref_path, variants)
     bed = os.path.join(out_dir, f"{name}.bed")
     with open(bed, "w") as fh:
         fh.write(f"{contig}\t1000\t{length - 1000}\n")
+    return ref, contig, ref_path, bed
 
+
+def _aligned_bam(bam: str, ref: str, ref_path: str, contig: str, variants, spec: SampleSpec,
+                 rng: np.random.Generator, threads: int, sample: str) -> None:
+    """Paired reads of both haplotypes carrying ``variants``, aligned with mappy, as a sorted indexed
+    BAM whose read group (ID and SM) is ``sample``."""
+    length = len(ref)
     header = pysam.AlignmentHeader.from_dict({
         "HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": contig, "LN": length}],
-        "RG": [{"ID": "sim", "SM": "sim"}]})
+        "RG": [{"ID": sample, "SM": sample}]})
     aligner = mappy.Aligner(ref_path, preset="sr")
     n_pairs = int(round(spec.depth * length / (2 * spec.read_length) / 2))
     batches = []
@@ -295,12 +361,10 @@ def make_sample(out_dir: str, spec: SampleSpec = PRESETS["30x"], *, name: str = 
             sl = slice(lo, lo + step)
             batches.append((names[sl], s1[sl], q1[sl], s2[sl], q2[sl]))
     with ThreadPoolExecutor(threads) as pool:
-        segs = [s for part in pool.map(lambda b: _segments(aligner, *b, header), batches) for s in part]
+        segs = [s for part in pool.map(lambda b: _segments(aligner, *b, header, sample), batches) for s in part]
     segs.sort(key=lambda s: (s.reference_id if s.reference_id >= 0 else 1 << 30, s.reference_start,
                              s.query_name, s.flag))
-    bam = os.path.join(out_dir, f"{name}.bam")
     with pysam.AlignmentFile(bam, "wb", header=header) as out:
         for s in segs:
             out.write(s)
     pysam.index(bam)
-    return Sample(reference=ref_path, bam=bam, truth=truth, bed=bed, contig=contig, length=length)

@@ -11,10 +11,10 @@ from pysam import bcftools
 
 from .caller import Block, Variant
 
-def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
+def header(contigs: Sequence[tuple[str, int]], reference: str, samples: Sequence[str],
            command: str, min_qual: float, gvcf: bool = False) -> str:
-    """VCF header: contigs with lengths, reference, command line and field definitions
-    (with the reference-block fields when ``gvcf``)."""
+    """VCF header: contigs with lengths, reference, command line, field definitions (with the
+    reference-block fields when ``gvcf``) and one column per sample."""
     lines = [
         "##fileformat=VCFv4.2",
         "##source=cloudbutton.genomics",
@@ -28,6 +28,8 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
         '##INFO=<ID=IDV,Number=1,Type=Integer,Description="Read pairs whose alignment carries the indel '
         '(the best-supported one)">',
         '##INFO=<ID=IMF,Number=1,Type=Float,Description="IDV as a fraction of the read pairs at the site">',
+        '##INFO=<ID=SGB,Number=1,Type=Float,Description="Segregation based metric (bcftools SGB): log-ratio of the '
+        'samples\' ALT read counts under a real variant against scattered errors">',
         '##INFO=<ID=MQ,Number=1,Type=Float,Description="Mean mapping quality of the reads used (capped at 60)">',
         '##INFO=<ID=MQ0F,Number=1,Type=Float,Description="Fraction of the reads used with MAPQ 0">',
         '##INFO=<ID=DP4,Number=4,Type=Integer,Description="Reads used: REF forward, REF reverse, '
@@ -41,25 +43,27 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, sample: str,
            '##INFO=<ID=END,Number=1,Type=Integer,Description="Last position of the reference block">',
            '##INFO=<ID=MinDP,Number=1,Type=Integer,Description="Lowest depth in the reference block">']
           if gvcf else []),
-        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", sample]),
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
     ]
     return "\n".join(lines) + "\n"
 
 
 def record(contig: str, v: Variant, min_qual: float) -> str:
-    """One VCF data line (no newline)."""
+    """One VCF data line (no newline); a sample without reads there is a no-call (``./.``)."""
     filters = (*(("LowQual",) if v.qual < min_qual else ()), *v.filters)
-    sample = ":".join(["/".join(map(str, v.genotype)), str(v.gq), str(v.dp),
-                       ",".join(map(str, v.ad)), ",".join(map(str, v.pl))])
+    copies = max(len(s.genotype) for s in v.samples)
+    samples = [":".join(["/".join(map(str, s.genotype)) or "/".join("." * copies), str(s.gq), str(s.dp),
+                         ",".join(map(str, s.ad)), ",".join(map(str, s.pl))]) for s in v.samples]
     return "\t".join([contig, str(v.pos), ".", v.ref, ",".join(v.alts), f"{v.qual:.2f}",
-                      ";".join(filters) or "PASS", ";".join([f"DP={v.dp}", *v.info]), "GT:GQ:DP:AD:PL", sample])
+                      ";".join(filters) or "PASS", ";".join([f"DP={v.dp}", *v.info]), "GT:GQ:DP:AD:PL", *samples])
 
 
 def block_record(contig: str, b: Block) -> str:
-    """One gVCF reference-block line: ``./.`` where no read covers, else ``0/0`` with MinDP."""
-    gt = "0/0" if b.band else "./."
-    return "\t".join([contig, str(b.pos), ".", b.ref, "<*>", ".", "PASS", f"END={b.end};MinDP={b.min_dp}",
-                      "GT:DP", f"{gt}:{b.min_dp}"])
+    """One gVCF reference-block line: per sample ``./.`` where no read covers, else ``0/0``, with
+    its lowest depth; INFO MinDP is the lowest over the samples."""
+    samples = [f"{'0/0' if band else './.'}:{dp}" for band, dp in zip(b.band, b.min_dp)]
+    return "\t".join([contig, str(b.pos), ".", b.ref, "<*>", ".", "PASS", f"END={b.end};MinDP={min(b.min_dp)}",
+                      "GT:DP", *samples])
 
 
 #: Longest contig a tabix (.tbi) index can address; longer ones need CSI.

@@ -154,11 +154,22 @@ def _with_read_groups(src_bam: str, bam: str, groups: list[dict]) -> str:
     return bam
 
 
-def test_multi_sample_bam_is_refused(tmp_path, tiny):
+def test_multi_sample_bam_gives_one_column_per_sample(tmp_path, tiny):
     bam = _with_read_groups(tiny.bam, str(tmp_path / "two.bam"),
                             [{"ID": "a", "SM": "alice"}, {"ID": "b", "SM": "bob"}])
-    with pytest.raises(InputError, match="2 samples"):
-        _call(tmp_path, bam, tiny.reference)
+    out = str(tmp_path / "two.vcf.gz")
+    call(bam, tiny.reference, out, chunks=2, workers=2, quiet=True)
+    with pysam.VariantFile(out) as vf:
+        assert list(vf.header.samples) == ["alice", "bob"]
+        records = list(vf)
+    assert records
+    for rec in records:
+        assert sum(rec.samples[s]["DP"] for s in ("alice", "bob")) == rec.info["DP"] > 0
+
+
+def test_sample_named_twice_is_refused(tmp_path, tiny):
+    with pytest.raises(InputError, match="sample 'sim' is also in"):
+        _call(tmp_path, [tiny.bam, tiny.bam], tiny.reference)
 
 
 def test_several_read_groups_of_one_sample_are_called_together(tmp_path, tiny, baseline):
