@@ -193,12 +193,8 @@ class FileDigests:
         return self.memo[uri] or None
 
     def _object(self, uri: str) -> str:
-        from .storage import objects
-
-        client, bucket, key = objects.client(uri)
-        objects.count("head")
         try:
-            head = {k.lower(): v for k, v in client.head_object(bucket, key).items()}
+            head = storage.head(uri)
         except Exception:  # noqa: BLE001 - not found (backend-specific error): not an input
             return ""
         if head.get("etag"):  # S3 and kin: a digest of the content, computed by the store

@@ -155,6 +155,7 @@ def execute_task(spec: TaskSpec) -> TaskOutcome:
             raise
         error, trace, failure = f"{type(exc).__name__}: {exc}", traceback.format_exc(), exc
     end, cpu1 = time.time(), time.thread_time()
+    storage.settle()  # what a native reader fetched through the gateway is this task's too
     read1, written1 = telemetry.thread_io()
     record = attempt_record(spec, spec.attempt, error, worker=telemetry.worker_id(), start_ts=start, end_ts=end)
     requests1 = storage.requests()

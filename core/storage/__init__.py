@@ -8,7 +8,8 @@ the Lithops config names as ``minio``/``ceph`` storage), ``gs://``, ``cos://``,
 
 Modules: :mod:`.objects` (backends, clients, request counts), :mod:`.io` (read,
 write, list, delete), :mod:`.ranged` (seekable ranged reader), :mod:`.outputs`
-(atomic outputs, local copies of inputs).
+(atomic outputs, local copies of inputs), :mod:`.gateway` (objects as loopback
+HTTP URLs for native readers such as htslib).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from .io import (copy_object, delete, delete_prefix, exists, expand, list_prefix, local_path, open_ranged,
+from .gateway import settle, url_of
+from .io import (copy_object, delete, delete_prefix, exists, expand, head, list_prefix, local_path, open_ranged,
                  read_range, size, upload_file, write_bytes)
 from .objects import (REQUEST_KINDS, S3_COMPATIBLE, SCHEME_OF_BACKEND, SCHEMES, configure, configured,
                       is_object_uri, remote_bytes, requests)
-from .outputs import atomic_output, open_input
+from .outputs import atomic_output, cached_copy, open_input
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def load(ref: Ref) -> Any:
     return pickle.loads(read_range(ref.uri))
 
 
-__all__ = ["REQUEST_KINDS", "Ref", "S3_COMPATIBLE", "SCHEMES", "SCHEME_OF_BACKEND", "atomic_output", "configure",
-           "configured", "copy_object", "delete", "delete_prefix", "exists", "expand", "is_object_uri",
-           "list_prefix", "load", "local_path", "open_input", "open_ranged", "read_range", "remote_bytes",
-           "requests", "size", "store", "upload_file", "write_bytes"]
+__all__ = ["REQUEST_KINDS", "Ref", "S3_COMPATIBLE", "SCHEMES", "SCHEME_OF_BACKEND", "atomic_output", "cached_copy",
+           "configure", "configured", "copy_object", "delete", "delete_prefix", "exists", "expand", "head",
+           "is_object_uri", "list_prefix", "load", "local_path", "open_input", "open_ranged", "read_range",
+           "remote_bytes", "requests", "settle", "size", "store", "upload_file", "url_of", "write_bytes"]

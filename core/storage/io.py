@@ -29,12 +29,17 @@ def local_path(uri: str | os.PathLike) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
+def head(uri: str) -> dict[str, str]:
+    """An object's metadata, keys lower-cased (``content-length``, and ``etag`` where the store gives one)."""
+    client, bucket, key = objects.client(uri)
+    objects.count("head")
+    return {k.lower(): v for k, v in client.head_object(bucket, key).items()}
+
+
 def size(uri: str) -> int:
     """Size in bytes of the object or file at ``uri``."""
     if objects.is_object_uri(uri):
-        client, bucket, key = objects.client(uri)
-        objects.count("head")
-        return int(client.head_object(bucket, key)["content-length"])
+        return int(head(uri)["content-length"])
     return os.path.getsize(local_path(uri))
 
 

@@ -10,9 +10,11 @@ so a task's storage calls, and therefore its request charges, can be recorded.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -129,6 +131,26 @@ def _state() -> dict[str, Any]:
     if state is None:
         state = _counters.state = {"requests": Counter(), "read": 0, "written": 0}
     return state
+
+
+def counters() -> dict[str, Any]:
+    """The calling thread's request and byte counters (to count another thread's calls into, see
+    :func:`counting_into`)."""
+    return _state()
+
+
+@contextlib.contextmanager
+def counting_into(state: dict[str, Any]) -> Iterator[None]:
+    """Count the calling thread's requests into ``state`` (another thread's :func:`counters`) meanwhile.
+
+    A server thread fetching on behalf of a task (see :mod:`.gateway`) bills the task.
+    """
+    previous = getattr(_counters, "state", None)
+    _counters.state = state
+    try:
+        yield
+    finally:
+        _counters.state = previous
 
 
 def requests() -> dict[str, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -10,7 +11,7 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from . import objects
-from .io import copy_object, delete, delete_prefix, local_path, read_range, upload_file
+from .io import copy_object, delete, delete_prefix, head, local_path, read_range, upload_file
 
 _TMP_TAG = ".tmp-"
 
@@ -109,3 +110,26 @@ def open_input(uri: str) -> Iterator[str]:
         with open(path, "wb") as handle:
             handle.write(read_range(uri))
         yield path
+
+
+def cached_copy(uri: str) -> str:
+    """A local copy of the small object ``uri`` (an index, a ``.fai``), downloaded once per content.
+
+    Kept in ``$CLOUDBUTTON_CACHE/objects`` under a key of the URI, size and ETag, so a
+    changed object is fetched again; written atomically, so concurrent tasks share it.
+    Local paths are returned as they are.
+    """
+    if not objects.is_object_uri(uri):
+        return local_path(uri)
+    from ..journal import cache_dir  # the journal imports storage: import it only when needed
+
+    meta = head(uri)
+    key = hashlib.sha256(f"{uri}\0{meta.get('content-length')}\0{meta.get('etag')}".encode()).hexdigest()
+    path = os.path.join(cache_dir(), "objects", key[:32], os.path.basename(urlparse(uri).path))
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(read_range(uri))
+        os.replace(tmp, path)
+    return path

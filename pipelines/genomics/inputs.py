@@ -7,11 +7,13 @@ import uuid
 
 import pysam
 
+from cloudbutton.core import storage
 from cloudbutton.core.errors import InputError
 from cloudbutton.core.journal import cache_dir
 
 from .plan import data_weights, parse_region
-from .reference import open_fasta
+from .sources import index_beside, open_alignment
+from .sources import open_reference as open_fasta_source
 
 #: Output types (bcftools ``--output-type``) and the file name endings that select them.
 OUTPUT_TYPES = {"z": (".vcf.gz", ".vcf.bgz"), "v": (".vcf",), "b": (".bcf",)}
@@ -20,37 +22,49 @@ OUTPUT_TYPES = {"z": (".vcf.gz", ".vcf.bgz"), "v": (".vcf",), "b": (".bcf",)}
 def open_alignments(path: str, reference: str) -> tuple[pysam.AlignmentFile, str | None]:
     """Open a BAM/CRAM (CRAM decoded with ``reference``) and name the index to use.
 
-    The index is ``None`` when htslib finds one beside the file; an unindexed file is
-    indexed once into ``$CLOUDBUTTON_CACHE/indexes`` (keyed by path, size and mtime), never
-    beside the user's file.
+    ``path`` and ``reference`` may be object URIs (``s3://...``).  The index is ``None``
+    when htslib finds one beside a local file, the index object's URI beside an object;
+    an unindexed file is indexed once into ``$CLOUDBUTTON_CACHE/indexes`` (keyed by path,
+    size and mtime or ETag), never beside the user's file.
     """
-    if not os.path.isfile(path):
+    remote = storage.is_object_uri(path)
+    if not (storage.exists(path) if remote else os.path.isfile(path)):
         raise InputError(path, "alignment file not found")
+    index = index_beside(path) if remote else None
     try:
-        aln = pysam.AlignmentFile(path, reference_filename=reference)
+        aln = open_alignment(path, reference, index)
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable BAM/CRAM ({exc})") from None
     if aln.is_sam:
         aln.close()
         raise InputError(path, "SAM text is not supported; convert it with `samtools sort -o x.bam`")
     if aln.has_index():
-        return aln, None
+        return aln, index
     index = _cached_index(path, ".crai" if aln.is_cram else ".bai")
     aln.close()
-    return pysam.AlignmentFile(path, reference_filename=reference, index_filename=index), index
+    return open_alignment(path, reference, index), index
 
 
 def _cached_index(path: str, suffix: str) -> str:
-    """Index ``path`` into the cache folder (atomically) unless done before; its index path."""
-    stat = os.stat(path)
-    key = hashlib.sha256(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+    """Index ``path`` into the cache folder (atomically) unless done before; its index path.
+
+    An object is downloaded once to a temporary file to be indexed.
+    """
+    if storage.is_object_uri(path):
+        meta = storage.head(path)
+        stamp = f"{path}\0{meta.get('content-length')}\0{meta.get('etag')}"
+    else:
+        stat = os.stat(path)
+        stamp = f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()
     index = os.path.join(cache_dir(), "indexes", key[:32] + suffix)
     if os.path.exists(index):
         return index
     os.makedirs(os.path.dirname(index), exist_ok=True)
     tmp = f"{index}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        pysam.index(path, tmp)
+        with storage.open_input(path) as local:
+            pysam.index(local, tmp)
         os.replace(tmp, index)
     except pysam.SamtoolsError:
         raise InputError(path, "has no index and could not be indexed: is it coordinate-sorted "
@@ -174,7 +188,7 @@ def merge_regions(regions: list[tuple[str, int, int]], order: list[str]) -> list
 
 
 def open_reference(reference: str) -> pysam.FastaFile:
-    """Open the reference FASTA (plain or bgzip), or raise InputError."""
-    if not os.path.isfile(reference):
+    """Open the reference FASTA (plain or bgzip; a file or an object), or raise InputError."""
+    if not (storage.exists(reference) if storage.is_object_uri(reference) else os.path.isfile(reference)):
         raise InputError(reference, "reference FASTA not found")
-    return open_fasta(reference)
+    return open_fasta_source(reference)
