@@ -1,13 +1,17 @@
 """Compile numeric kernels with numba on first call (cached on disk, run without the GIL).
 
-Importing numba costs about 0.4 s, so kernels are compiled lazily: planning and
-start-up never import it, and a worker pays once per process (the machine code is
-cached beside the module).
+Importing numba and loading its compiler costs about 0.8 s, so kernels are compiled
+lazily: planning and start-up never import it, and a worker process pays once (the
+machine code is cached beside the module; threads wait for the first compile instead
+of repeating it).
 """
 from __future__ import annotations
 
+import threading
 from functools import wraps
 from typing import Callable
+
+_LOCK = threading.Lock()
 
 
 def kernel(func: Callable) -> Callable:
@@ -17,8 +21,10 @@ def kernel(func: Callable) -> Callable:
     @wraps(func)
     def run(*args):
         if not compiled:
-            import numba
-            compiled.append(numba.njit(cache=True, nogil=True)(func))
+            with _LOCK:
+                if not compiled:
+                    import numba
+                    compiled.append(numba.njit(cache=True, nogil=True)(func))
         return compiled[0](*args)
 
     return run

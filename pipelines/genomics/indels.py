@@ -221,14 +221,14 @@ class _Prepared:
     carries: np.ndarray
     read_ids: np.ndarray
     seg_len: np.ndarray
-    expected: np.ndarray  # expected mismatch cost of each segment given its base qualities
+    expected: np.ndarray  # expected mismatch cost of each segment given its base qualities (SNP sites)
     haps: list[np.ndarray]
     segs: list[tuple[int, int, int]]  # (qbeg, qend, haplotype start)
     band: int
 
 
 def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarray, mask: np.ndarray,
-             neighbours: list[IndelSite], expected: np.ndarray) -> _Prepared | None:
+             neighbours: list[IndelSite]) -> _Prepared | None:
     max_del = max([-s for s, _ in site.events if s < 0], default=0)
     left = max(ref.start, site.anchor - WINDOW)
     right = min(ref.end, site.anchor + 2 + WINDOW + max_del)
@@ -250,7 +250,7 @@ def _prepare(obs: Observations, ref: RefWindow, site: IndelSite, reads: np.ndarr
                                 site.anchor + 1 if site.is_snp else None)
     bounds = np.array(segs)
     return _Prepared(site, carries, np.array(ids), bounds[:, 1] - bounds[:, 0],
-                     expected[bounds[:, 1]] - expected[bounds[:, 0]],
+                     expected_cost(obs.bq, bounds[:, 0], bounds[:, 1]) if site.is_snp else np.zeros(len(segs)),
                      haps, segs, max(abs(e[1]) for e in own + others) + 4)
 
 
@@ -331,8 +331,7 @@ def read_alleles(obs: Observations, ref: RefWindow, sites: list[tuple[IndelSite,
     (they end before the event) and reads no haplotype explains. The pairs of all sites
     are aligned in one call.
     """
-    expected = np.concatenate([[0.0], np.cumsum(expected_cost(obs.bq))])
-    prepared = [_prepare(obs, ref, site, reads, mask, near, expected) for site, reads, near in sites]
+    prepared = [_prepare(obs, ref, site, reads, mask, near) for site, reads, near in sites]
     items = [p for p in prepared if p is not None]
     costs = iter([])
     if items:

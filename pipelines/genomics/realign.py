@@ -32,10 +32,15 @@ MIN_QUAL, MAX_QUAL = 7, 30
 _INF = 1e9
 
 
-def expected_cost(qual: np.ndarray) -> np.ndarray:
-    """Expected mismatch cost of bases with these qualities (0-255): e * -10 log10(e / 3)."""
+def expected_cost(qual: np.ndarray, beg: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Expected mismatch cost, sum of e * -10 log10(e / 3), of each segment ``qual[beg:end]``
+    (``end > beg``) given its base qualities."""
     err = np.power(10.0, -np.clip(np.arange(256), MIN_QUAL, MAX_QUAL).astype(np.float64) / 10.0)
-    return (err * -10.0 * np.log10(err / 3.0))[qual]
+    per_base = err * -10.0 * np.log10(err / 3.0)
+    lens = end - beg
+    first = np.cumsum(lens) - lens
+    idx = np.repeat(beg - first, lens) + np.arange(int(lens.sum()))
+    return np.add.reduceat(per_base[qual[idx]], first)
 
 
 def _emission_tables() -> tuple[np.ndarray, np.ndarray]:
