@@ -101,21 +101,6 @@ def check_chunking(chunks: int | None, chunk_size: int | None) -> None:
         raise InputError("--chunk-size", f"must be a positive length in bp, not {chunk_size}")
 
 
-def sample_name(path: str, aln: pysam.AlignmentFile) -> str:
-    """The single sample (``@RG SM``) of the file, or its file name without extension.
-
-    Raises
-    ------
-    InputError
-        When read groups name more than one sample (call one sample per file).
-    """
-    samples = sorted({rg.get("SM", "") for rg in aln.header.to_dict().get("RG", [])} - {""})
-    if len(samples) > 1:
-        raise InputError(path, f"holds {len(samples)} samples ({', '.join(samples[:5])}); this caller is "
-                               "single-sample: split it with `samtools split` and call each file")
-    return samples[0] if samples else os.path.basename(path).split(".")[0]
-
-
 def check_contigs(path: str, aln: pysam.AlignmentFile, fasta: pysam.FastaFile, reference: str,
                   needed: list[str]) -> None:
     """Every contig to be called must exist in the reference with the BAM's length."""
