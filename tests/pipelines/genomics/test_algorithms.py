@@ -9,7 +9,7 @@ from cloudbutton.pipelines.genomics.likelihood import (GENOTYPES, call_sites, da
                                                        phred_likelihoods)
 from cloudbutton.pipelines.genomics.normalize import left_align, right_extent
 from cloudbutton.pipelines.genomics.plan import plan_chunks
-from cloudbutton.pipelines.genomics.realign import GAP_EXTEND, GAP_OPEN, INS_EMIT, glocal_costs
+from cloudbutton.pipelines.genomics.realign import GAP_EXTEND, GAP_OPEN, INS_EMIT, expected_cost, glocal_costs
 from cloudbutton.pipelines.genomics.reference import RefWindow
 
 REF = RefWindow("c", 100, "GCATTTTTGCACACACAG")  # T run at 103-107, CA repeat at 108-116
@@ -81,6 +81,28 @@ def test_glocal_costs_of_gaps_and_mismatches():
     assert abs(inserted - exact - (GAP_OPEN + GAP_EXTEND + 2 * INS_EMIT)) < 0.1
     mismatch = _cost(hap, hap[5:14] + ("A" if hap[14] != "A" else "C") + hap[15:25], 5)
     assert abs(mismatch - (30 + 10 * np.log10(3))) < 0.2  # -10 log10(e / 3) at Q30
+
+
+def test_pairs_are_aligned_independently_of_each_other():
+    """One call over pairs of different bands and haplotypes gives each pair its own cost."""
+    code = {b: i for i, b in enumerate("ACGT")}
+    hap_a, hap_b = "ACGTTGCAAGCTTACGGATCCATGCAGTCA", "TTTTGGGGCCCCAAAATTTTGGGGCCCCAA"
+    read = hap_a[5:25]
+    haps = np.array([code[b] for b in hap_a + hap_b], dtype=np.uint8)
+    seq = np.array([code[b] for b in read], dtype=np.uint8)
+    costs = glocal_costs(haps, np.array([0, 30]), np.array([30, 30]), seq, np.full(seq.size, 30, dtype=np.uint8),
+                         np.array([0, 1, 0]), np.zeros(3, dtype=np.int64), np.array([20, 20, 20]),
+                         np.array([5, 5, 5]), np.array([6, 3, 20]))
+    assert costs[0] == costs[2] == _cost(hap_a, read, 5) < 0.1  # the band only limits gap lengths
+    assert costs[1] > 100  # the other haplotype explains nothing
+
+
+def test_expected_cost_sums_each_segment():
+    qual = np.array([30, 20, 10, 40, 2], dtype=np.uint8)
+    err = 10.0 ** (-np.clip(qual.astype(float), 7, 30) / 10.0)
+    per_base = err * -10.0 * np.log10(err / 3.0)
+    got = expected_cost(qual, np.array([0, 2]), np.array([3, 5]))
+    assert np.allclose(got, [per_base[:3].sum(), per_base[2:].sum()])
 
 
 def test_plan_is_contiguous_and_balanced_by_data(na12878):
