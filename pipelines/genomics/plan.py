@@ -27,6 +27,7 @@ CALL_WINDOW_BYTES = 8 << 20
 #: Shortest calling window (bp): past this the depth cap while reading (``reads.ReadCap``),
 #: not the window, bounds a fetch to about ``max_depth`` x this many bases.
 MIN_CALL_WINDOW = 20_000
+_CRAM_TO_BAM = 2.0  # CRAM holds about half the bytes of BAM for the same reads: weights are BAM-like
 
 
 @dataclass(frozen=True)
@@ -113,14 +114,15 @@ def _bai_weights(path: str, n_refs: int) -> list[np.ndarray]:
 
 
 def _crai_weights(path: str, names: list[str], lengths: list[int]) -> list[np.ndarray]:
-    """Slice bytes per 16 kb window for each reference, from a CRAM ``.crai`` index."""
+    """Slice bytes per 16 kb window for each reference, from a CRAM ``.crai`` index, scaled to
+    what the same reads take in BAM."""
     out = [np.zeros(math.ceil(n / _WINDOW) + 1) for n in lengths]
     with gzip.open(path, "rt") as fh:
         for line in fh:
             tid, start, span, _, _, size = (int(x) for x in line.split()[:6])
             if 0 <= tid < len(names) and span > 0:
                 lo, hi = (start - 1) // _WINDOW, (start - 1 + span) // _WINDOW
-                out[tid][lo:hi + 1] += size / (hi - lo + 1)
+                out[tid][lo:hi + 1] += _CRAM_TO_BAM * size / (hi - lo + 1)
     return out
 
 
