@@ -16,7 +16,6 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 
@@ -118,6 +117,8 @@ def _knn_fill(grid: np.ndarray, near: np.ndarray | None = None, k: int = 8) -> n
     k = min(k, int((~empty).sum()))
     todo = empty.copy()
     if near is not None and not near.all():
+        from scipy import ndimage  # imported when used: a run with --ground class never needs it
+
         far = empty & ~near
         nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
         out[far] = grid[nearest[0][far], nearest[1][far]]
@@ -287,6 +288,8 @@ def smrf_ground(
     zmin[np.isinf(zmin)] = np.nan
     zmin = zmin.reshape(rows, cols)
     empty = np.isnan(zmin)
+    from scipy import ndimage  # imported when used: a run with --ground class never needs it
+
     near = ndimage.distance_transform_edt(empty) <= influence_cells(params)
     zimin = _knn_fill(zmin, near)
 

@@ -120,26 +120,29 @@ def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, 
     if not len(tris):
         return out, used
     res = grid.res
-    tris = np.take_along_axis(tris, np.argsort(pts[tris, 0], axis=1, kind="stable"), axis=1)
-    tx, ty, tz = pts[tris, 0], pts[tris, 1], z[tris]
+    # Only triangles over some cell centre of the block are gridded (a tile triangulates beyond its core).
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
+    tx, ty = pts[tris, 0], pts[tris, 1]
     low, high = ty.min(axis=1), ty.max(axis=1)
     rmin = np.maximum(np.ceil(-high / res - 0.5), block.row0).astype(np.int64)
     rmax = np.minimum(np.floor(-low / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
-    overlaps = (tx[:, 2] >= (block.col0 + 0.5) * res) & (tx[:, 0] <= (block.col0 + block.ncols - 0.5) * res)
+    overlaps = (tx.max(axis=1) >= (block.col0 + 0.5) * res) & (tx.min(axis=1) <= (block.col0 + block.ncols - 0.5) * res)
     sel = np.flatnonzero((rmax >= rmin) & overlaps)
+    rmin, rmax = rmin[sel], rmax[sel]
+    picked = np.take_along_axis(tris[sel], np.argsort(tx[sel], axis=1, kind="stable"), axis=1)
+    tx, ty, tz = pts[picked, 0], pts[picked, 1], z[picked]
     # z as an affine function of the offset from vertex 0.
-    x0, y0, z0 = tx[sel, 0], ty[sel, 0], tz[sel, 0]
-    d1x, d1y, d1z = tx[sel, 1] - x0, ty[sel, 1] - y0, tz[sel, 1] - z0
-    d2x, d2y, d2z = tx[sel, 2] - x0, ty[sel, 2] - y0, tz[sel, 2] - z0
+    x0, y0, z0 = tx[:, 0], ty[:, 0], tz[:, 0]
+    d1x, d1y, d1z = tx[:, 1] - x0, ty[:, 1] - y0, tz[:, 1] - z0
+    d2x, d2y, d2z = tx[:, 2] - x0, ty[:, 2] - y0, tz[:, 2] - z0
     with np.errstate(divide="ignore", invalid="ignore"):  # a sliver with det 0 contains no cell
         det = d1x * d2y - d1y * d2x
         gx, gy = (d2y * d1z - d1y * d2z) / det, (d1x * d2z - d2x * d1z) / det
     # One item per (triangle, row): where the row's centre line crosses the triangle's three edges.
-    tri, rank = _spread(rmax[sel] - rmin[sel] + 1)
-    row = rmin[sel][tri] + rank
+    tri, rank = _spread(rmax - rmin + 1)
+    row = rmin[tri] + rank
     yc = -(row + 0.5) * res
-    ex, ey = tx[sel][tri], ty[sel][tri]
+    ex, ey = tx[tri], ty[tri]
     lo, hi = np.full(len(tri), np.inf), np.full(len(tri), -np.inf)
     for a, b in ((0, 1), (1, 2), (0, 2)):
         ya, yb, xa, xb = ey[:, a], ey[:, b], ex[:, a], ex[:, b]
