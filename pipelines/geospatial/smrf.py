@@ -125,15 +125,20 @@ def _knn_fill(grid: np.ndarray, near: np.ndarray | None = None, k: int = 8) -> n
         todo &= near
     rows, cols = grid.shape
     pad = RING_RADIUS
-    values = np.pad(np.where(empty, 0.0, grid), pad)
-    filled = np.pad((~empty).astype(np.int32), pad)
+    width = cols + 2 * pad
+    # Padded arrays, flat: a shift by (dr, dc) is one offset, and a sum over the grid one contiguous pass.
+    values = np.pad(np.where(empty, 0.0, grid), pad).reshape(-1)
+    filled = np.pad((~empty).astype(np.int32), pad).reshape(-1)
+    first, last = pad * width + pad, (pad + rows - 1) * width + pad + cols  # the span from cell (0, 0) to the last
+    sums, counts = np.zeros(len(values)), np.zeros(len(values), dtype=np.int32)
+    total = sums.reshape(-1, width)[pad : pad + rows, pad : pad + cols]  # the grid's cells in them
+    count = counts.reshape(-1, width)[pad : pad + rows, pad : pad + cols]
     shells = iter(_shells(pad))
-    total, count = np.zeros(grid.shape), np.zeros(grid.shape, dtype=np.int32)
     for shell in shells:  # whole-grid sums while many cells are open
         for dr, dc in shell:
-            window = (slice(pad + dr, pad + dr + rows), slice(pad + dc, pad + dc + cols))
-            total += values[window]
-            count += filled[window]
+            shift = dr * width + dc
+            sums[first:last] += values[first + shift : last + shift]
+            counts[first:last] += filled[first + shift : last + shift]
         hit = todo & (count >= k)
         out[hit] = total[hit] / count[hit]
         todo &= ~hit
@@ -141,15 +146,16 @@ def _knn_fill(grid: np.ndarray, near: np.ndarray | None = None, k: int = 8) -> n
             break
     tr, tc = np.nonzero(todo)
     total, count = total[tr, tc], count[tr, tc]
+    at = (tr + pad) * width + tc + pad
     for shell in shells:  # the same sums, in the same order, for the open cells only
         if not len(tr):
             return out
         for dr, dc in shell:
-            total += values[tr + pad + dr, tc + pad + dc]
-            count += filled[tr + pad + dr, tc + pad + dc]
+            total += values[at + dr * width + dc]
+            count += filled[at + dr * width + dc]
         hit = count >= k
         out[tr[hit], tc[hit]] = total[hit] / count[hit]
-        tr, tc, total, count = tr[~hit], tc[~hit], total[~hit], count[~hit]
+        tr, tc, at, total, count = tr[~hit], tc[~hit], at[~hit], total[~hit], count[~hit]
     if len(tr):
         out[tr, tc] = _knn_tree(grid, empty, np.column_stack([tr, tc]), k)
     return out
@@ -159,7 +165,7 @@ def _knn_tree(grid: np.ndarray, empty: np.ndarray, targets: np.ndarray, k: int) 
     """Tie-inclusive k-nearest mean for far-away cells, by KD-tree (values summed in sorted order)."""
     donors = np.argwhere(~empty).astype(float)
     values = grid[~empty]
-    tree = cKDTree(donors)
+    tree = cKDTree(donors, balanced_tree=False)  # faster to build; any tree finds the same neighbours
     filled = np.empty(len(targets))
     rows = np.arange(len(targets))
     for want in (2 * k, 8 * k, len(donors)):
@@ -183,21 +189,25 @@ def _disk_rank(grid: np.ndarray, radius: int, erode: bool) -> np.ndarray:
     The disk is decomposed into one running min/max per row offset; the
     running min/max of width 2h+1 comes from the one of width 2h-1 by a
     min/max with its two neighbours, so the cost grows with the radius,
-    not its square. Cells outside the grid are ignored.
+    not its square. Cells outside the grid are ignored. Each step runs
+    over the whole grid as one flat array (one contiguous pass, ~4x faster
+    than row by row); the first and last columns, which that pairs with
+    the neighbouring rows, are then set from their own row.
     """
     pick = np.minimum if erode else np.maximum
     rows = grid.shape[0]
     halves = {dy: int(np.floor(np.sqrt(radius * radius - dy * dy))) for dy in range(min(radius, rows - 1) + 1)}
     wanted = set(halves.values())
     lines: dict[int, np.ndarray] = {}
-    cur = grid
+    cur = np.ascontiguousarray(grid)
     for h in range(radius + 1):
         if h and grid.shape[1] > 1:
             # Window [i-h, i+h] = windows [i-h, i+h-2] and [i-h+2, i+h] (plus i itself when h = 1).
             nxt = np.empty_like(cur)
-            pick(cur[:, :-2], cur[:, 2:], out=nxt[:, 1:-1])
+            flat, into = cur.reshape(-1), nxt.reshape(-1)
+            pick(flat[:-2], flat[2:], out=into[1:-1])
             if h == 1:
-                pick(nxt[:, 1:-1], cur[:, 1:-1], out=nxt[:, 1:-1])
+                pick(into[1:-1], flat[1:-1], out=into[1:-1])
             pick(cur[:, 0], cur[:, 1], out=nxt[:, 0])
             pick(cur[:, -1], cur[:, -2], out=nxt[:, -1])
             cur = nxt
