@@ -58,14 +58,16 @@ def test_cap_decisions_do_not_depend_on_the_window(tmp_path, na12878):
 def test_calling_windows_follow_index_bytes():
     """A deep stretch is called in short windows (each within the byte budget), a shallow one in long ones."""
     from cloudbutton.pipelines.genomics.plan import CALL_WINDOW_BYTES, MIN_CALL_WINDOW, call_windows
-    bins = np.full(200, 0.5e6)  # 16 kb index windows: ~40x over 3.2 Mb ...
+    bins = np.full(200, 0.5e6)  # bytes per 16 kb index window: ~40x over 3.2 Mb ...
     bins[50:60] = 40e6  # ... with 160 kb at ~3,000x
+    density = np.repeat(bins / 16384, 16384)  # bytes per bp
     windows = call_windows(bins, 0, 200 * 16384)
     assert windows[0][0] == 0 and windows[-1][1] == 200 * 16384
     assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))
-    deep = [(a, b) for a, b in windows if a < 60 * 16384 and b > 50 * 16384]
-    shallow = [(a, b) for a, b in windows if b <= 50 * 16384]
     assert all(b - a >= MIN_CALL_WINDOW for a, b in windows)
-    # each deep window holds one budget (or is the shortest allowed); shallow ones are long
-    assert max(b - a for a, b in deep) < 3 * MIN_CALL_WINDOW
-    assert min(b - a for a, b in shallow) > CALL_WINDOW_BYTES / 0.5e6 * 16384 * 0.9
+    # every window holds at most one budget of data, or is as short as allowed
+    assert all(density[a:b].sum() <= 1.01 * CALL_WINDOW_BYTES or b - a <= MIN_CALL_WINDOW + 1 for a, b in windows)
+    deep = [b - a for a, b in windows if a >= 50 * 16384 and b <= 60 * 16384]
+    shallow = [b - a for a, b in windows[:-1] if b <= 50 * 16384 or a >= 60 * 16384]
+    assert len(deep) > 10 and max(deep) <= MIN_CALL_WINDOW + 1
+    assert min(shallow) > 0.9 * CALL_WINDOW_BYTES / 0.5e6 * 16384
