@@ -64,9 +64,10 @@ def elm_noise(x: np.ndarray, y: np.ndarray, z: np.ndarray, params: ElmParams = E
     col = np.floor((np.asarray(x, float) - origin[0]) / params.cell).astype(np.int64)
     row = np.floor((np.asarray(y, float) - origin[1]) / params.cell).astype(np.int64)
     zs = np.asarray(z, float)
-    order = np.lexsort((zs, row, col))
-    col, row, zs = col[order], row[order], zs[order]
-    same_cell = (col[1:] == col[:-1]) & (row[1:] == row[:-1])
+    cell = (col - col.min()) * (row.max() - row.min() + 1) + (row - row.min())  # ordered as (col, row)
+    order = np.lexsort((zs, cell))
+    cell, zs = cell[order], zs[order]
+    same_cell = cell[1:] == cell[:-1]
     # Point i is noise when no gap from its cell's lowest point up to i is narrow (a cell's top always is).
     narrow = np.r_[~(same_cell & (zs[1:] - zs[:-1] >= params.threshold)), True]
     seen = np.cumsum(narrow)

@@ -140,7 +140,7 @@ def _knn_fill(grid: np.ndarray, near: np.ndarray | None = None, k: int = 8) -> n
             sums[first:last] += values[first + shift : last + shift]
             counts[first:last] += filled[first + shift : last + shift]
         hit = todo & (count >= k)
-        out[hit] = total[hit] / count[hit]
+        np.divide(total, count, out=out, where=hit)
         todo &= ~hit
         if todo.sum() * 16 < todo.size:
             break
