@@ -11,9 +11,10 @@ use, loopback only, gone when its parent goes): pysam holds the GIL while it ope
 file, so a server thread in the same interpreter could not answer it.  The server
 reports every request and byte back, and they are counted to the thread that asked
 for the URL (``<token>``), as that thread's own storage calls are; :func:`settle`
-waits until every report so far is counted.  An open-ended range is streamed in
-growing blocks (64 KiB doubling to 4 MiB, one GET each): a reader that seeks away
-after a few records closes the connection and leaves the rest unread.
+waits until every report so far is counted.  Objects are fetched in aligned blocks
+kept per process (a reopened file's header is not fetched again), an open-ended
+range in runs that grow by one block per GET: a reader that seeks away after a
+few records closes the connection and leaves the rest unread.
 """
 from __future__ import annotations
 
@@ -167,16 +168,16 @@ class _ObjectHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(last - start + 1))
         self.end_headers()
         if body:
-            self._stream(token, uri, version, start, last + 1)
+            self._stream(token, uri, version, total, start, last + 1)
 
-    def _stream(self, token: str, uri: str, version: str, start: int, end: int) -> None:
+    def _stream(self, token: str, uri: str, version: str, total: int, start: int, end: int) -> None:
         run = 1
         while start < end:
             first = start // BLOCK
             blocks = _blocks.get(uri, version, first)
             if blocks is None:
                 last_block = min((end - 1) // BLOCK, first + run - 1)
-                data = read_range(uri, first * BLOCK, min(end, (last_block + 1) * BLOCK))
+                data = read_range(uri, first * BLOCK, min(total, (last_block + 1) * BLOCK))  # whole blocks
                 self._tell("get", token, len(data))
                 blocks = _blocks.put(uri, version, first, data)
                 run = min(LONGEST_RUN, run + 1)
