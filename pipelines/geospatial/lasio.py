@@ -63,8 +63,14 @@ class Points:
         return len(self.x)
 
     def take(self, which: np.ndarray) -> "Points":
-        """The points selected by a boolean mask or an index array, in order."""
-        return Points(*(getattr(self, n)[which] for n in self.FIELDS))
+        """The points selected by a boolean mask or an index array, in order.
+
+        A mask becomes indices once: seven boolean selections cost up to 10x more than seven takes.
+        """
+        which = np.asarray(which)
+        if which.dtype == bool:
+            which = np.flatnonzero(which)
+        return Points(*(getattr(self, n).take(which) for n in self.FIELDS))
 
     @staticmethod
     def concat(parts: list["Points"]) -> "Points":

@@ -298,9 +298,7 @@ def smrf_ground(
     zmin[np.isinf(zmin)] = np.nan
     zmin = zmin.reshape(rows, cols)
     empty = np.isnan(zmin)
-    from scipy import ndimage  # imported when used: a run with --ground class never needs it
-
-    near = ndimage.distance_transform_edt(empty) <= influence_cells(params)
+    near = _disk_rank(~empty, influence_cells(params), erode=False)  # within that many cells of a point
     zimin = _knn_fill(zmin, near)
 
     low = progressive_filter(-zimin, 5.0, c, 1, params.element)

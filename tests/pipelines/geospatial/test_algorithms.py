@@ -12,7 +12,7 @@ from cloudbutton.core.errors import InputError
 from cloudbutton.pipelines.geospatial.grid import GridSpec, owner_tiles, plan_grid, plan_tiles, tiles_reaching
 from cloudbutton.pipelines.geospatial.metrics import dem_errors, filter_scores
 from cloudbutton.pipelines.geospatial.raster import hillshade, write_cog
-from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _knn_fill, _open_diamond, _open_disk, smrf_ground
+from cloudbutton.pipelines.geospatial.smrf import SmrfParams, _disk_rank, _knn_fill, _open_diamond, _open_disk, smrf_ground
 from cloudbutton.pipelines.geospatial.tin import Block, _by_key, disk_in_box, tin_grid
 
 
@@ -290,3 +290,12 @@ def test_vertex_order_is_a_stable_sort_of_each_triangle():
     x = rng.integers(0, 3, (5000, 3)).astype(float)  # many ties
     expected = np.take_along_axis(tris, np.argsort(x, axis=1, kind="stable"), axis=1)
     np.testing.assert_array_equal(_by_key(tris, x), expected)
+
+
+@pytest.mark.parametrize("radius", [1, 6, 40])
+def test_cells_near_a_point_by_disk_dilation_are_those_within_the_euclidean_distance(radius):
+    """SMRF's reach mask (a disk dilation of the cells holding points) equals the distance transform's test."""
+    filled = np.random.default_rng(radius).random((90, 130)) < 0.002
+    filled[0, 0] = True
+    np.testing.assert_array_equal(_disk_rank(filled, radius, erode=False),
+                                  ndimage.distance_transform_edt(~filled) <= radius)
