@@ -204,7 +204,7 @@ def update_report(rows: list[dict], note: str) -> None:
     if not placed:
         table_end = max(i for i, line in enumerate(out) if line.startswith("|")) + 1
         out[table_end:table_end] = [_row_line(r) for r in rows]
-    (RESULTS / "geospatial.md").write_text("\n".join(out) + "\n\n" + note + "\n")
+    (RESULTS / "geospatial.md").write_text("\n".join(out).rstrip("\n") + "\n\n" + note + "\n")
 
 
 def write_report(rows: list[dict], header: str) -> None:
@@ -282,7 +282,7 @@ def main() -> None:
             print(f"synthetic {side:.0f} m done", file=sys.stderr)
     if args.update:
         update_report(rows, f"Rows of {', '.join(dict.fromkeys(r['data'] for r in rows))} re-measured "
-                            f"separately ({header})")
+                            f"separately ({header}), the pipeline rows as the `cloudbutton geospatial` command.")
     else:
         write_report(rows, header)
     print((RESULTS / "geospatial.md").read_text())
