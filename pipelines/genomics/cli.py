@@ -54,7 +54,7 @@ def _build_call(args: argparse.Namespace) -> Job:
     if getattr(args, "plan", False):
         groups = job.graph.stages["call"].over
         chunks = [c for g in groups for c in g.chunks]
-        print(f"{len(chunks)} chunks in {len(groups)} tasks:")
+        print(f"{len({c.index for c in chunks})} chunks in {len(groups)} tasks:")
         for g in groups:
             for c in g.chunks:
                 print(f"  {c.index:>4}  {c}  ({c.end - c.start:,} bp)" + (f"  task {g.index}" if len(g.chunks) > 1 else ""))

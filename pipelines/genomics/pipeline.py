@@ -143,7 +143,7 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z
             os.replace(tmp + index, tmp_index)
     return CallSummary(path=out, records=sum(p.records for p in parts), passing=sum(p.passing for p in parts),
                        snps=sum(p.snps for p in parts), indels=sum(p.indels for p in parts),
-                       chunks=sum(len(p.group.chunks) for p in parts))
+                       chunks=len({c.index for p in parts for c in p.group.chunks}))
 
 
 def build_call_job(bam: str | Sequence[str], reference: str, out: str, *, regions: list[str] | None = None,

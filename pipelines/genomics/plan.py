@@ -32,7 +32,8 @@ _CRAM_TO_BAM = 2.0  # CRAM holds about half the bytes of BAM for the same reads:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Reference interval ``[start, end)`` (0-based) of ``contig``; ``index`` orders the output."""
+    """Reference interval ``[start, end)`` (0-based) of ``contig``; ``index`` orders the output
+    (the calling windows of one planned chunk share its index)."""
 
     index: int
     contig: str
@@ -236,16 +237,11 @@ def plan_chunks(bam_path: str, bam: pysam.AlignmentFile, fasta: pysam.FastaFile,
 
 
 def _windowed(groups: list[ChunkGroup], weights: list[np.ndarray], tid: dict[str, int]) -> list[ChunkGroup]:
-    """Each chunk cut into its calling windows (:func:`call_windows`), kept in the chunk's task."""
-    out, n = [], 0
-    for group in groups:
-        pieces = []
-        for chunk in group.chunks:
-            for a, b in call_windows(weights[tid[chunk.contig]], chunk.start, chunk.end):
-                pieces.append(Chunk(n, chunk.contig, a, b))
-                n += 1
-        out.append(ChunkGroup(group.index, tuple(pieces)))
-    return out
+    """Each chunk cut into its calling windows (:func:`call_windows`), kept in the chunk's task
+    under the chunk's index."""
+    return [ChunkGroup(group.index, tuple(Chunk(chunk.index, chunk.contig, a, b) for chunk in group.chunks
+                                          for a, b in call_windows(weights[tid[chunk.contig]], chunk.start, chunk.end)))
+            for group in groups]
 
 
 def _region_weight(weights: np.ndarray, start: int, end: int) -> np.ndarray:
