@@ -167,15 +167,18 @@ def tiles_reaching(x: np.ndarray, y: np.ndarray, tiles: TileLattice, grid: GridS
     i1 = np.clip(np.floor((x - grid.x0 + reach) / span_x + eps).astype(np.int64), 0, nx - 1)
     j0 = np.clip(np.floor((grid.y1 - y - reach) / span_y - eps).astype(np.int64), 0, ny - 1)
     j1 = np.clip(np.floor((grid.y1 - y + reach) / span_y + eps).astype(np.int64), 0, ny - 1)
+    # Core edges per lattice column and per row (the same arithmetic as ``cores``, done once per tile).
+    columns = tiles.cores(np.arange(nx), np.zeros(nx, dtype=np.int64))
+    rows = tiles.cores(np.zeros(ny, dtype=np.int64), np.arange(ny))
+    west, east, south, north = columns[:, 0] - reach, columns[:, 2] + reach, rows[:, 1] - reach, rows[:, 3] + reach
     hits_t, hits_p = [], []
     for dj in range(int((j1 - j0).max()) + 1):
         for di in range(int((i1 - i0).max()) + 1):
             i, j = i0 + di, j0 + dj
             cand = np.flatnonzero((i <= i1) & (j <= j1))
-            core = tiles.cores(i[cand], j[cand])
-            ok = ((x[cand] >= core[:, 0] - reach) & (x[cand] <= core[:, 2] + reach)
-                  & (y[cand] >= core[:, 1] - reach) & (y[cand] <= core[:, 3] + reach))
-            hits_t.append(j[cand][ok] * nx + i[cand][ok])
+            ic, jc, xc, yc = i[cand], j[cand], x[cand], y[cand]
+            ok = np.flatnonzero((xc >= west[ic]) & (xc <= east[ic]) & (yc >= south[jc]) & (yc <= north[jc]))
+            hits_t.append(jc[ok] * nx + ic[ok])
             hits_p.append(cand[ok])
     tile_of, point = np.concatenate(hits_t), np.concatenate(hits_p)
     if not len(point):
