@@ -24,7 +24,10 @@ def kernel(func: Callable) -> Callable:
             with _LOCK:
                 if not compiled:
                     import numba
-                    compiled.append(numba.njit(cache=True, nogil=True)(func))
+                    try:
+                        compiled.append(numba.njit(cache=True, nogil=True)(func))
+                    except RuntimeError:  # nowhere to write the cache (e.g. a read-only install): compile per process
+                        compiled.append(numba.njit(nogil=True)(func))
         return compiled[0](*args)
 
     return run

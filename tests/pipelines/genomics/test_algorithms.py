@@ -105,6 +105,14 @@ def test_expected_cost_sums_each_segment():
     assert np.allclose(got, [per_base[:3].sum(), per_base[2:].sum()])
 
 
+def test_kernels_compile_where_no_cache_can_be_written():
+    """A kernel whose source has no file (numba cannot place a cache) still compiles and runs."""
+    from cloudbutton.pipelines.genomics.compiled import kernel
+    scope: dict = {}
+    exec("def total(a):\n    s = 0\n    for x in a:\n        s += x\n    return s\n", scope)
+    assert kernel(scope["total"])(np.arange(5)) == 10
+
+
 def test_plan_is_contiguous_and_balanced_by_data(na12878):
     with pysam.AlignmentFile(na12878.bam) as bam, pysam.FastaFile(na12878.reference) as fa:
         chunks = [c for g in plan_chunks(na12878.bam, bam, fa, [("chr20", 9_000_000, 11_000_000)], chunks=6)
