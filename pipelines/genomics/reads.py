@@ -123,7 +123,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
 
     Base observations are kept only at candidate SNP sites (some non-reference base seen
     ``min_alt`` times before mate de-duplication, a superset of the final candidates), so
-    the per-base work after the expansion touches a few percent of the bases.
+    the per-observation work after one counting pass touches a few percent of the bases.
     Reads are taken in file order, so the same read set yields the same arrays whatever
     window it was fetched for: this is what makes chunking exact. ``None`` when no reads.
     The Python loop only gathers each kept read's fields; CIGAR walking and per-base
