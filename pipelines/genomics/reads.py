@@ -192,8 +192,8 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
     qual = np.minimum(bq.astype(np.int32), read_mapq[read])
     tmpl = np.asarray(r_tmpl, dtype=np.int64)
-    pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
-    pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
+    pos, base, qual, read = drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
+    pos, base, qual, read = cap_depth(pos, base, qual, read, filters.max_depth)
     rev = (np.asarray(r_flag, dtype=np.int64) & 0x10) > 0
     obs = Observations(
         pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
@@ -275,7 +275,8 @@ def _gather_observations(blk_ref, blk_q, blk_len, blk_read, seq, bq, min_baseq, 
                 k += 1
 
 
-def _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end):
+def drop_mate_overlaps(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray, tmpl: np.ndarray,
+                       r_start: np.ndarray, r_end: np.ndarray) -> tuple[np.ndarray, ...]:
     """Keep one observation per (template, position): the higher-quality mate's.
 
     Overlapping mates sequence the same molecule, so counting both would double the
@@ -304,7 +305,8 @@ def _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end):
     return pos[keep], base[keep], qual[keep], read[keep]
 
 
-def _cap_depth(pos, base, qual, read, max_depth):
+def cap_depth(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray,
+              max_depth: int) -> tuple[np.ndarray, ...]:
     """Keep the first ``max_depth`` reads (in file order) at each position."""
     if pos.size == 0:
         return pos, base, qual, read

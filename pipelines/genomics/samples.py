@@ -17,7 +17,7 @@ import pysam
 
 from cloudbutton.core.errors import InputError
 
-from .reads import Observations, ReadFilters, _cap_depth, _drop_mate_overlaps, collect
+from .reads import Observations, ReadFilters, cap_depth, drop_mate_overlaps, collect
 from .reference import RefWindow, fetch_window
 
 
@@ -165,8 +165,8 @@ def _complete(obs: Observations, sites: np.ndarray, filters: ReadFilters) -> Obs
     ok = (base < 4) & (bq >= filters.min_baseq)
     pos, base, read = pos[ok], base[ok], read[ok]
     qual = np.minimum(bq[ok].astype(np.int32), obs.read_mapq[read])
-    pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, obs.read_tmpl, obs.read_start, obs.read_end)
-    pos, base, qual, read = _cap_depth(pos, base, qual, read, filters.max_depth)
+    pos, base, qual, read = drop_mate_overlaps(pos, base, qual, read, obs.read_tmpl, obs.read_start, obs.read_end)
+    pos, base, qual, read = cap_depth(pos, base, qual, read, filters.max_depth)
     all_pos = np.concatenate([obs.pos, pos])
     all_read = np.concatenate([obs.read, read])
     order = np.lexsort((all_pos, all_read))
