@@ -146,3 +146,27 @@ def test_missing_object_and_unindexed_reference_are_one_line_errors(s3_server, t
     assert len(errors) == 2
     assert "absent.bam" in errors[0] and "not found" in errors[0]
     assert bare_ref in errors[1] and "fai" in errors[1]
+
+
+def test_cohort_of_bams_on_s3_equals_the_local_joint_call(s3_server, tmp_path, own_cache):
+    """Two samples' BAMs on s3:// called jointly on Lithops give the local joint call's records."""
+    from dataclasses import replace
+
+    from cloudbutton.pipelines.genomics.simulate import PRESETS, make_cohort
+
+    cohort = make_cohort(str(tmp_path / "cohort"), replace(PRESETS["30x"], length=20_000, seed=5), (12.0, 8.0))
+    prefix = f"gen-cohort-{uuid.uuid4().hex[:8]}/"
+    bams = [_upload_with_sidecars(s3_server, bam, f"{prefix}{Path(bam).name}", (".bai",)) for bam in cohort.bams]
+    ref = _upload_with_sidecars(s3_server, cohort.reference, prefix + Path(cohort.reference).name, (".fai", ".gzi"))
+    assert main(["genomics", "call", *cohort.bams, "--reference", cohort.reference, "--out",
+                 str(tmp_path / "local.vcf.gz"), "--chunks", "2", "--quiet"]) == 0
+    try:
+        assert main(["genomics", "call", *bams, "--reference", ref, "--out", str(tmp_path / "remote.vcf.gz"),
+                     "--chunks", "2", "--workers", "2", "--quiet", "--executor", "lithops",
+                     "--lithops-config", str(s3_server.config_file)]) == 0
+    finally:
+        storage.configure(None)
+    local = _records(tmp_path / "local.vcf.gz")
+    assert len(local) >= 10 and _records(tmp_path / "remote.vcf.gz") == local
+    with pysam.VariantFile(str(tmp_path / "remote.vcf.gz")) as vcf:
+        assert list(vcf.header.samples) == list(cohort.samples)
