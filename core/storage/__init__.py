@@ -8,7 +8,7 @@ the Lithops config names as ``minio``/``ceph`` storage), ``gs://``, ``cos://``,
 
 Modules: :mod:`.objects` (backends, clients, request counts), :mod:`.io` (read,
 write, list, delete), :mod:`.ranged` (seekable ranged reader), :mod:`.outputs`
-(atomic outputs, local copies of inputs), :mod:`.gateway` (objects as loopback
+(atomic outputs, local copies of inputs), :mod:`.gateway` and :mod:`.gateway_server` (objects as loopback
 HTTP URLs for native readers such as htslib).
 """
 from __future__ import annotations

@@ -8,8 +8,6 @@ import os
 import shutil
 from typing import BinaryIO
 
-from lithops.storage.utils import StorageNoSuchKeyError
-
 from . import objects
 from .ranged import buffered
 
@@ -46,6 +44,8 @@ def size(uri: str) -> int:
 def exists(uri: str) -> bool:
     """Whether ``uri`` exists (errors other than "not found", e.g. bad credentials, are raised)."""
     if objects.is_object_uri(uri):
+        from lithops.storage.utils import StorageNoSuchKeyError  # lithops loads only where objects are used
+
         try:
             size(uri)
             return True

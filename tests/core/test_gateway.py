@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from cloudbutton.core import storage
-from cloudbutton.core.storage import gateway
+from cloudbutton.core.storage import gateway_server
 
 
 @pytest.fixture
@@ -85,12 +85,12 @@ def test_blocks_are_aligned_and_reused_by_a_second_reader(blob):
     url = storage.url_of(uri)
     storage.settle()
     read0 = storage.remote_bytes()[0]
-    first = _get(url, {"Range": f"bytes={5 * gateway.BLOCK + 10}-{5 * gateway.BLOCK + 99}"})[2]
+    first = _get(url, {"Range": f"bytes={5 * gateway_server.BLOCK + 10}-{5 * gateway_server.BLOCK + 99}"})[2]
     storage.settle()
     read1 = storage.remote_bytes()[0]
-    again = _get(url, {"Range": f"bytes={5 * gateway.BLOCK + 50}-{5 * gateway.BLOCK + 60}"})[2]
+    again = _get(url, {"Range": f"bytes={5 * gateway_server.BLOCK + 50}-{5 * gateway_server.BLOCK + 60}"})[2]
     storage.settle()
-    assert first == data[5 * gateway.BLOCK + 10: 5 * gateway.BLOCK + 100]
-    assert again == data[5 * gateway.BLOCK + 50: 5 * gateway.BLOCK + 61]
-    assert read1 - read0 == gateway.BLOCK  # one aligned block fetched...
+    assert first == data[5 * gateway_server.BLOCK + 10: 5 * gateway_server.BLOCK + 100]
+    assert again == data[5 * gateway_server.BLOCK + 50: 5 * gateway_server.BLOCK + 61]
+    assert read1 - read0 == gateway_server.BLOCK  # one aligned block fetched...
     assert storage.remote_bytes()[0] == read1  # ...and served again without a fetch
