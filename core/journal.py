@@ -266,7 +266,7 @@ class TaskKeys:
 
 def _encode(output: Any) -> Any:
     if isinstance(output, storage.Ref):
-        return {"uri": output.uri, "nbytes": output.nbytes}
+        return {"uri": output.uri, "nbytes": output.nbytes, **({"needs": list(output.needs)} if output.needs else {})}
     if isinstance(output, list):  # a shuffle-feeding task: one Ref (or None) per bucket
         return [_encode(part) for part in output]
     if output is None:
@@ -276,7 +276,7 @@ def _encode(output: Any) -> Any:
 
 def _decode(data: Any) -> Any:
     if isinstance(data, dict):
-        return storage.Ref(data["uri"], int(data["nbytes"]))
+        return storage.Ref(data["uri"], int(data["nbytes"]), tuple(data.get("needs", ())))
     if isinstance(data, list):
         return [_decode(part) for part in data]
     return None
@@ -426,7 +426,8 @@ class Journal:
         if record.get("key") != key:
             return False, None
         output = _decode(record.get("output"))
-        if any(not storage.is_object_uri(r.uri) and not os.path.exists(r.uri) for r in _refs(output)):
+        needed = [uri for ref in _refs(output) for uri in (ref.uri, *ref.needs)]  # files the output points to
+        if any(not storage.is_object_uri(uri) and not os.path.exists(uri) for uri in needed):
             return False, None
         return True, output
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from .gateway import settle, url_of
 from .io import (copy_object, delete, delete_prefix, exists, expand, head, list_prefix, local_path, open_ranged,
@@ -27,17 +27,34 @@ from .outputs import atomic_output, cached_copy, open_input
 
 @dataclass(frozen=True)
 class Ref:
-    """A task output kept in storage; tasks pass these instead of the data itself."""
+    """A task output kept in storage; tasks pass these instead of the data itself.
+
+    ``needs``: the URIs of the Refs inside the stored value (a stage that returns Refs
+    to files it wrote), so whoever reuses this output can check they are still there.
+    """
 
     uri: str
     nbytes: int
+    needs: tuple[str, ...] = ()
 
 
 def store(value: Any, uri: str) -> Ref:
     """Pickle ``value`` to ``uri`` and return a :class:`Ref` to it."""
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     write_bytes(uri, data)
-    return Ref(uri, len(data))
+    return Ref(uri, len(data), tuple(ref.uri for ref in _refs_within(value)))
+
+
+def _refs_within(value: Any) -> Iterator[Ref]:
+    """The Refs in ``value`` and in the lists, tuples and dict values it is made of."""
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for part in value:
+            yield from _refs_within(part)
+    elif isinstance(value, dict):
+        for part in value.values():
+            yield from _refs_within(part)
 
 
 def load(ref: Ref) -> Any:

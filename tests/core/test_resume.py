@@ -288,3 +288,33 @@ def test_declared_inputs_named_in_parameters_count_by_content(tmp_path: Path):
     table.write_text("3")  # the declared input changed: every task that reads it re-runs
     changed = run_job(job(), options, resume=True)
     assert changed.value == 18 and _reused(changed) == {"scale": 0, "total": 0}
+
+
+def write_side_files(n: int, *, folder: str) -> list[storage.Ref]:
+    return [storage.store(x * x, f"{folder}/side-{x}.pkl") for x in range(n)]
+
+
+def use_and_remove_side_files(parts: list[list[storage.Ref]], *, k: int, folder: str, out: str) -> int:
+    total = sum(storage.load(ref) for refs in parts for ref in refs) * k
+    with atomic_output(out) as tmp:
+        Path(tmp).write_text(str(total))
+    storage.delete_prefix(folder)  # like a staging folder removed once the output is published
+    return total
+
+
+def _side_files_job(tmp_path: Path, k: int) -> Job:
+    folder, out = str(tmp_path / "staging"), str(tmp_path / "out" / "total.txt")
+    graph = Graph("resume-side-files")
+    graph.map("write", write_side_files, over=[3], params={"folder": folder})
+    graph.reduce("use", use_and_remove_side_files, over="write", params={"k": k, "folder": folder, "out": out})
+    return Job(graph, out)
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_task_whose_stored_output_points_to_removed_files_runs_again(executor: str, tmp_path: Path):
+    """The journal reuses an output only while the files it refers to exist (Ref.needs)."""
+    options = RunOptions(executor=executor, workers=2, quiet=True, keep_scratch=True)
+    assert run_job(_side_files_job(tmp_path, 1), options).value == 5
+    assert not (tmp_path / "staging").exists()
+    again = run_job(_side_files_job(tmp_path, 2), options, resume=True)
+    assert again.value == 10 and _reused(again) == {"write": 0, "use": 0}
