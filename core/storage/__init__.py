@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from .gateway import settle, url_of
 from .io import (copy_object, delete, delete_prefix, exists, expand, head, list_prefix, local_path, open_ranged,
                  read_range, size, upload_file, write_bytes)
-from .objects import (REQUEST_KINDS, S3_COMPATIBLE, SCHEME_OF_BACKEND, SCHEMES, configure, configured,
+from .objects import (REQUEST_KINDS, S3_COMPATIBLE, SCHEME_OF_BACKEND, SCHEMES, cache_uri, configure, configured,
                       is_object_uri, remote_bytes, requests)
 from .outputs import atomic_output, cached_copy, open_input
 
@@ -62,7 +62,7 @@ def load(ref: Ref) -> Any:
     return pickle.loads(read_range(ref.uri))
 
 
-__all__ = ["REQUEST_KINDS", "Ref", "S3_COMPATIBLE", "SCHEMES", "SCHEME_OF_BACKEND", "atomic_output", "cached_copy",
-           "configure", "configured", "copy_object", "delete", "delete_prefix", "exists", "expand", "head",
+__all__ = ["REQUEST_KINDS", "Ref", "S3_COMPATIBLE", "SCHEMES", "SCHEME_OF_BACKEND", "atomic_output", "cache_uri",
+           "cached_copy", "configure", "configured", "copy_object", "delete", "delete_prefix", "exists", "expand", "head",
            "is_object_uri", "list_prefix", "load", "local_path", "open_input", "open_ranged", "read_range",
            "remote_bytes", "requests", "settle", "size", "store", "upload_file", "url_of", "write_bytes"]

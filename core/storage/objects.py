@@ -113,6 +113,13 @@ def client(uri: str) -> tuple[Any, str, str]:
     return found, parsed.netloc, parsed.path.lstrip("/")
 
 
+def cache_uri(uri: str, name: str) -> str:
+    """Where something derived from object ``uri`` (an index built for it) is kept for workers on other
+    machines: ``cloudbutton-cache/<name>`` in the Lithops storage bucket of ``uri``'s backend."""
+    store, _, _ = client(uri)
+    return uri_of(store.backend, store.bucket, f"cloudbutton-cache/{name}")
+
+
 def uri_of(backend: str, bucket: str, key: str) -> str:
     """The URI of object ``key`` of ``bucket`` in a Lithops storage backend."""
     return f"{SCHEME_OF_BACKEND.get(backend, backend)}://{bucket}/{key}"

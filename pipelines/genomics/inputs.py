@@ -48,7 +48,9 @@ def open_alignments(path: str, reference: str) -> tuple[pysam.AlignmentFile, str
 def _cached_index(path: str, suffix: str) -> str:
     """Index ``path`` into the cache folder (atomically) unless done before; its index path.
 
-    An object is downloaded once to a temporary file to be indexed.
+    An object is downloaded once to a temporary file to be indexed, and its index is
+    also kept in the Lithops storage bucket (:func:`~cloudbutton.core.storage.cache_uri`),
+    whose URI is returned, so workers on other machines read it too.
     """
     if storage.is_object_uri(path):
         meta = storage.head(path)
@@ -58,8 +60,18 @@ def _cached_index(path: str, suffix: str) -> str:
         stamp = f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
     key = hashlib.sha256(stamp.encode()).hexdigest()
     index = os.path.join(cache_dir(), "indexes", key[:32] + suffix)
-    if os.path.exists(index):
+    if not os.path.exists(index):
+        _build_index(path, index)
+    if not storage.is_object_uri(path):
         return index
+    shared = storage.cache_uri(path, "indexes/" + os.path.basename(index))
+    if not storage.exists(shared):
+        storage.upload_file(index, shared)
+    return shared
+
+
+def _build_index(path: str, index: str) -> None:
+    """Write the index of ``path`` to the file ``index`` atomically."""
     os.makedirs(os.path.dirname(index), exist_ok=True)
     tmp = f"{index}.{uuid.uuid4().hex[:8]}.tmp"
     try:
@@ -72,7 +84,6 @@ def _cached_index(path: str, suffix: str) -> str:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return index
 
 
 def output_type(out: str, requested: str | None) -> str:

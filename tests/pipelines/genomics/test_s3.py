@@ -117,16 +117,20 @@ def test_cram_from_s3_with_its_reference_on_s3(s3_server, tiny, tmp_path, own_ca
 
 
 def test_unindexed_bam_on_s3_is_indexed_into_the_cache(s3_server, tiny, tmp_path, own_cache):
+    """The index is built once, kept in the local cache and in Lithops's bucket, where workers read it."""
     prefix = f"gen-noindex-{uuid.uuid4().hex[:8]}/"
     bam = s3_server.upload(tiny.bam, prefix + "x.bam")  # no .bai beside it
     ref = _upload_with_sidecars(s3_server, tiny.reference, prefix + Path(tiny.reference).name, (".fai", ".gzi"))
+    cached_before = set(s3_server.keys("cloudbutton-cache/indexes/"))
     try:
         assert main(["genomics", "call", bam, "--reference", ref, "--out", str(tmp_path / "calls.vcf.gz"),
-                     "--chunks", "2", "--quiet", "--lithops-config", str(s3_server.config_file)]) == 0
+                     "--chunks", "2", "--quiet", "--executor", "lithops",
+                     "--lithops-config", str(s3_server.config_file)]) == 0
     finally:
         storage.configure(None)
     assert s3_server.keys(prefix + "x.bam") == [prefix + "x.bam"]  # nothing written beside the user's object
     assert len(os.listdir(tmp_path / "cache" / "indexes")) == 1
+    assert len(set(s3_server.keys("cloudbutton-cache/indexes/")) - cached_before) == 1
     assert len(_records(tmp_path / "calls.vcf.gz")) >= 20
 
 
