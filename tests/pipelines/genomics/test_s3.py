@@ -32,7 +32,7 @@ def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDBUTTON_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.mark.parametrize("executor", ["threads", "lithops"])
+@pytest.mark.parametrize("executor", ["threads", "processes", "lithops"])
 def test_call_from_s3_equals_the_local_call(s3_server, tiny, tmp_path, own_cache, executor):
     prefix = f"gen-{uuid.uuid4().hex[:8]}/"
     bam = _upload_with_sidecars(s3_server, tiny.bam, prefix + "in/x.bam", (".bai",))
