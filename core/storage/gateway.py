@@ -29,13 +29,14 @@ from urllib.parse import quote
 
 from . import objects
 
+
 class _Gateway:
     """The parent's handle on its server process: port, token owners, the thread reading its reports."""
 
     def __init__(self) -> None:
         self.owners: dict[str, dict[str, Any]] = {}
         self.settled = threading.Condition()
-        self.marks_seen = 0
+        self.marks_sent = self.marks_seen = 0
         self.process = subprocess.Popen([sys.executable, "-c", f"from {__package__}.gateway_server import main; main()"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         assert self.process.stdin and self.process.stdout
@@ -47,12 +48,12 @@ class _Gateway:
 
     def _read_reports(self, stream: IO[str]) -> None:
         for line in stream:
-            kind, token, *rest = line.split()
-            if kind == "mark":
+            kind, token, *rest = line.split() + ["", ""]
+            if kind == "mark" and token.isdigit():
                 with self.settled:
                     self.marks_seen = int(token)
                     self.settled.notify_all()
-            elif token in self.owners:  # "<kind> <token> <bytes>": one request of kind
+            elif token in self.owners and rest[0].isdigit():  # "<kind> <token> <bytes>": one request of kind
                 with objects.counting_into(self.owners[token]):
                     objects.count(kind, read=int(rest[0]))
 
@@ -60,7 +61,8 @@ class _Gateway:
         """Return once every report the server sent before this call is counted."""
         assert self.process.stdin
         with self.settled:
-            mark = self.marks_seen + 1
+            self.marks_sent += 1
+            mark = self.marks_sent
             self.process.stdin.write(f"{mark}\n")
             self.process.stdin.flush()
             self.settled.wait_for(lambda: self.marks_seen >= mark or self.process.poll() is not None, timeout=10)

@@ -8,6 +8,7 @@ every earlier report.  It stops when its parent goes (stdin closes).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import threading
@@ -151,13 +152,16 @@ def _range(header: str | None, total: int) -> tuple[int, int]:
 
 def main() -> None:
     """The server process: config on the first stdin line, port on stdout, then reports; stops at stdin's end."""
+    report = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever a library prints cannot garble the reports
+    sys.stdout = sys.stderr
     objects.configure(json.loads(sys.stdin.readline()))
     server = ThreadingHTTPServer(("127.0.0.1", 0), ObjectHandler)
     server.daemon_threads = True
-    ObjectHandler.report = sys.stdout
-    print(server.server_address[1], flush=True)
+    ObjectHandler.report = report
+    print(server.server_address[1], file=report, flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for line in sys.stdin:  # settle marks, echoed once every earlier report is written; EOF: parent gone
         with ObjectHandler.report_lock:
-            print(f"mark {line.strip()}", flush=True)
+            print(f"mark {line.strip()}", file=report, flush=True)
     server.shutdown()
