@@ -27,10 +27,9 @@ def open_alignments(path: str, reference: str) -> tuple[pysam.AlignmentFile, str
     an unindexed file is indexed once into ``$CLOUDBUTTON_CACHE/indexes`` (keyed by path,
     size and mtime or ETag), never beside the user's file.
     """
-    remote = storage.is_object_uri(path)
-    if not (storage.exists(path) if remote else os.path.isfile(path)):
+    if not _is_file(path):
         raise InputError(path, "alignment file not found")
-    index = index_beside(path) if remote else None
+    index = index_beside(path) if storage.is_object_uri(path) else None
     try:
         aln = open_alignment(path, reference, index)
     except (OSError, ValueError) as exc:
@@ -43,6 +42,11 @@ def open_alignments(path: str, reference: str) -> tuple[pysam.AlignmentFile, str
     index = _cached_index(path, ".crai" if aln.is_cram else ".bai")
     aln.close()
     return open_alignment(path, reference, index), index
+
+
+def _is_file(uri: str) -> bool:
+    """Whether ``uri`` is an existing object or a local file (not a folder)."""
+    return storage.exists(uri) if storage.is_object_uri(uri) else os.path.isfile(uri)
 
 
 def _cached_index(path: str, suffix: str) -> str:
@@ -185,6 +189,6 @@ def merge_regions(regions: list[tuple[str, int, int]], order: list[str]) -> list
 
 def open_reference(reference: str) -> pysam.FastaFile:
     """Open the reference FASTA (plain or bgzip; a file or an object), or raise InputError."""
-    if not (storage.exists(reference) if storage.is_object_uri(reference) else os.path.isfile(reference)):
+    if not _is_file(reference):
         raise InputError(reference, "reference FASTA not found")
     return open_fasta_source(reference)

@@ -190,13 +190,11 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     _gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
                          wanted, pos, read, base, bq)
     read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
-    qual = np.minimum(bq.astype(np.int32), read_mapq[read])
     tmpl = np.asarray(r_tmpl, dtype=np.int64)
-    pos, base, qual, read = drop_mate_overlaps(pos, base, qual, read, tmpl, rs, re_)
-    pos, base, qual, read = cap_depth(pos, base, qual, read, filters.max_depth)
+    pos, base, qual, read = kept_observations(pos, base, bq, read, read_mapq, tmpl, rs, re_, filters.max_depth)
     rev = (np.asarray(r_flag, dtype=np.int64) & 0x10) > 0
     obs = Observations(
-        pos=pos, base=base, qual=np.clip(qual, 4, 63), read=read, strand=rev[read],
+        pos=pos, base=base, qual=qual, read=read, strand=rev[read],
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
         read_clean=(np.bincount(ev_read, minlength=rs.size) == 0)
         & (np.bincount(blk_read, blk_len, minlength=rs.size) == r_len),
@@ -275,7 +273,19 @@ def _gather_observations(blk_ref, blk_q, blk_len, blk_read, seq, bq, min_baseq, 
                 k += 1
 
 
-def drop_mate_overlaps(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray, tmpl: np.ndarray,
+def kept_observations(pos: np.ndarray, base: np.ndarray, bq: np.ndarray, read: np.ndarray, read_mapq: np.ndarray,
+                      tmpl: np.ndarray, r_start: np.ndarray, r_end: np.ndarray,
+                      max_depth: int) -> tuple[np.ndarray, ...]:
+    """Filtered base observations (``pos, base, qual, read``) of gathered ones: quality
+    min(base quality, read's MAPQ) clipped to 4..63, one mate per overlapping pair, at most
+    ``max_depth`` reads per position."""
+    qual = np.minimum(bq.astype(np.int32), read_mapq[read])
+    pos, base, qual, read = _drop_mate_overlaps(pos, base, qual, read, tmpl, r_start, r_end)
+    pos, base, qual, read = _cap_depth(pos, base, qual, read, max_depth)
+    return pos, base, np.clip(qual, 4, 63), read
+
+
+def _drop_mate_overlaps(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray, tmpl: np.ndarray,
                        r_start: np.ndarray, r_end: np.ndarray) -> tuple[np.ndarray, ...]:
     """Keep one observation per (template, position): the higher-quality mate's.
 
@@ -305,7 +315,7 @@ def drop_mate_overlaps(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read
     return pos[keep], base[keep], qual[keep], read[keep]
 
 
-def cap_depth(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray,
+def _cap_depth(pos: np.ndarray, base: np.ndarray, qual: np.ndarray, read: np.ndarray,
               max_depth: int) -> tuple[np.ndarray, ...]:
     """Keep the first ``max_depth`` reads (in file order) at each position."""
     if pos.size == 0:

@@ -17,7 +17,7 @@ import pysam
 
 from cloudbutton.core.errors import InputError
 
-from .reads import Observations, ReadFilters, cap_depth, drop_mate_overlaps, collect
+from .reads import Observations, ReadFilters, collect, kept_observations
 from .reference import RefWindow, fetch_window
 
 
@@ -163,16 +163,14 @@ def _complete(obs: Observations, sites: np.ndarray, filters: ReadFilters) -> Obs
     base, bq = obs.seq[at], obs.bq[at]
     read = np.repeat(np.arange(obs.read_start.size), np.diff(obs.read_blocks))[blk]
     ok = (base < 4) & (bq >= filters.min_baseq)
-    pos, base, read = pos[ok], base[ok], read[ok]
-    qual = np.minimum(bq[ok].astype(np.int32), obs.read_mapq[read])
-    pos, base, qual, read = drop_mate_overlaps(pos, base, qual, read, obs.read_tmpl, obs.read_start, obs.read_end)
-    pos, base, qual, read = cap_depth(pos, base, qual, read, filters.max_depth)
+    pos, base, qual, read = kept_observations(pos[ok], base[ok], bq[ok], read[ok], obs.read_mapq, obs.read_tmpl,
+                                              obs.read_start, obs.read_end, filters.max_depth)
     all_pos = np.concatenate([obs.pos, pos])
     all_read = np.concatenate([obs.read, read])
     order = np.lexsort((all_pos, all_read))
     return Observations(
         pos=all_pos[order], base=np.concatenate([obs.base, base])[order],
-        qual=np.concatenate([obs.qual, np.clip(qual, 4, 63)])[order], read=all_read[order],
+        qual=np.concatenate([obs.qual, qual])[order], read=all_read[order],
         strand=np.concatenate([obs.strand, obs.read_rev[read]])[order],
         **{name: getattr(obs, name) for name in _PER_READ})
 
