@@ -19,7 +19,9 @@ install: $(STAMP)
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-$(STAMP): pyproject.toml
+# the genomics caller's compiled loops (Cython) are built by pip with the system's C compiler
+$(STAMP): pyproject.toml pipelines/genomics/kernels.pyx
+	command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[spark,test]'

@@ -147,7 +147,7 @@ def _task_rss(bam: Path, reference: str, region: str, out: Path) -> dict:
 
 def bench_depth(work: Path, sim_bam: str, sim_reference: str) -> list[dict]:
     """Peak task RSS (processes executor, one chunk): a 2 kb NA12878 region holding one read (the
-    worker's fixed memory: interpreter, numpy, pysam, numba), at ~52x and replicated to ~3,100x;
+    worker's fixed memory: interpreter, numpy, pysam), at ~52x and replicated to ~3,100x;
     then 200 kb of the synthetic sample at 30x and replicated to 300x (calling windows follow the
     index bytes, so the deep copy is called in shorter windows)."""
     rows = []
@@ -206,7 +206,7 @@ def write_report(rows: list[dict], header: str, synthetic: str, depth: list[dict
         shallow, deep = depth[1]["task_rss"], depth[2]["task_rss"]
         lines.append(f"\nDeep / shallow task RSS (2 kb): {deep / shallow:.2f}x (target <= 1.5x: "
                      f"{'met' if deep / shallow <= 1.5 else 'NOT met'}). Above the one-read run (the worker's fixed "
-                     f"memory: interpreter, numpy, pysam, numba's compiler), the reads add {shallow - base:.0f} MB at "
+                     f"memory: interpreter, numpy, pysam), the reads add {shallow - base:.0f} MB at "
                      f"~{depth[1]['depth']:.0f}x and {deep - base:.0f} MB at ~{depth[2]['depth']:.0f}x. Over 200 kb "
                      f"the read cap alone would let a fixed 200 kb window hold ~250x; the calling windows follow the "
                      f"index bytes instead: {depth[4]['task_rss'] / depth[3]['task_rss']:.2f}x the task RSS at "

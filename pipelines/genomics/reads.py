@@ -1,7 +1,7 @@
 """Flatten the reads of one padded window into per-read, per-base and per-indel numpy arrays.
 
 The only Python loop is one iteration per read (to gather its fields); CIGAR walking
-and the per-base pass are compiled kernels (:mod:`.compiled`), mate-overlap and depth
+and the per-base passes are compiled loops (:mod:`.kernels`), mate-overlap and depth
 handling of the candidate sites' observations are numpy.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pysam
 
-from .compiled import kernel
+from .kernels import count_bases, count_cigar, gather_observations, walk_cigar
 from .reference import RefWindow, fetch_window
 
 #: Flags skipped like ``bcftools mpileup`` (unmapped, secondary, QC-fail, duplicate).
@@ -167,11 +167,11 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     del seqs, quals
     rs = np.asarray(r_start, dtype=np.int64)
     ops = np.asarray(cigar, dtype=np.int64).reshape(-1, 2)
-    n_blocks, n_events = _count_cigar(ops[:, 0])
+    n_blocks, n_events = count_cigar(ops[:, 0])
     blk_ref, blk_q, blk_len, blk_read = (np.empty(n_blocks, np.int64) for _ in range(4))
     ev_read, ev_pos, ev_len, ev_q = (np.empty(n_events, np.int64) for _ in range(4))
     re_ = np.empty(rs.size, np.int64)
-    _walk_cigar(ops[:, 0], ops[:, 1], np.asarray(n_ops, dtype=np.int64), rs, np.cumsum(r_len) - r_len,
+    walk_cigar(ops[:, 0], ops[:, 1], np.asarray(n_ops, dtype=np.int64), rs, np.cumsum(r_len) - r_len,
                 blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
     ev_ins = [text[q:q + n] if q >= 0 else "" for q, n in zip(ev_q.tolist(), ev_len.tolist())]
     ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
@@ -179,7 +179,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
 
     ref_code = _BASE_CODE[np.frombuffer(ref.seq.encode("ascii"), dtype=np.uint8)]
     counts = np.zeros((len(ref.seq), 4), dtype=np.int32)
-    _count_bases(blk_ref, blk_q, blk_len, all_seq, all_bq, filters.min_baseq, ref.start, counts)
+    count_bases(blk_ref, blk_q, blk_len, all_seq, all_bq, filters.min_baseq, ref.start, counts)
     depth = counts.sum(axis=1)
     known = np.flatnonzero(ref_code < 4)
     counts[known, ref_code[known]] = 0
@@ -187,8 +187,8 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     n_obs = int(depth[wanted].sum())
     pos, read = np.empty(n_obs, np.int64), np.empty(n_obs, np.int64)
     base, bq = np.empty(n_obs, np.uint8), np.empty(n_obs, np.uint8)
-    _gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
-                         wanted, pos, read, base, bq)
+    gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
+                         wanted.view(np.uint8), pos, read, base, bq)
     read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
     tmpl = np.asarray(r_tmpl, dtype=np.int64)
     pos, base, qual, read = kept_observations(pos, base, bq, read, read_mapq, tmpl, rs, re_, filters.max_depth)
@@ -203,74 +203,6 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
         read_blocks=np.searchsorted(blk_read, np.arange(rs.size + 1)),
     )
     return obs, ref
-
-
-@kernel
-def _count_cigar(op):  # pragma: no cover - compiled by numba
-    """Aligned blocks (M, =, X) and indels (I, D) among CIGAR operations."""
-    blocks = events = 0
-    for o in op:
-        if o == 0 or o == 7 or o == 8:
-            blocks += 1
-        elif o == 1 or o == 2:
-            events += 1
-    return blocks, events
-
-
-@kernel
-def _walk_cigar(op, length, n_ops, r_start, q_start, blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len,
-                ev_q, r_end):  # pragma: no cover - compiled by numba
-    """Blocks (reference start, offset in the concatenated sequence, length, read) and
-    indel events (read, reference position, length, sequence offset or -1 for a
-    deletion) of every read, and each read's aligned reference end."""
-    k = nb = ne = 0
-    for r in range(n_ops.size):
-        rpos, qpos = r_start[r], q_start[r]
-        for _ in range(n_ops[r]):
-            o, n = op[k], length[k]
-            k += 1
-            if o == 0 or o == 7 or o == 8:
-                blk_ref[nb], blk_q[nb], blk_len[nb], blk_read[nb] = rpos, qpos, n, r
-                nb += 1
-                rpos += n
-                qpos += n
-            elif o == 1:
-                ev_read[ne], ev_pos[ne], ev_len[ne], ev_q[ne] = r, rpos, n, qpos
-                ne += 1
-                qpos += n
-            elif o == 2:
-                ev_read[ne], ev_pos[ne], ev_len[ne], ev_q[ne] = r, rpos, n, -1
-                ne += 1
-                rpos += n
-            elif o == 3:
-                rpos += n
-            elif o == 4:
-                qpos += n
-        r_end[r] = rpos
-
-
-@kernel
-def _count_bases(blk_ref, blk_q, blk_len, seq, bq, min_baseq, ref_start, counts):  # pragma: no cover
-    """Add each kept base (ACGT, BQ >= ``min_baseq``, inside the reference slice) to ``counts``."""
-    n = counts.shape[0]
-    for b in range(blk_ref.size):
-        for t in range(blk_len[b]):
-            site, code = blk_ref[b] + t - ref_start, seq[blk_q[b] + t]
-            if code < 4 and bq[blk_q[b] + t] >= min_baseq and 0 <= site < n:
-                counts[site, code] += 1
-
-
-@kernel
-def _gather_observations(blk_ref, blk_q, blk_len, blk_read, seq, bq, min_baseq, ref_start, wanted, pos, read, base,
-                         qual):  # pragma: no cover - compiled by numba
-    """Position, read, base and quality of the kept bases at ``wanted`` slice offsets, in read order."""
-    n, k = wanted.size, 0
-    for b in range(blk_ref.size):
-        for t in range(blk_len[b]):
-            site, q = blk_ref[b] + t - ref_start, blk_q[b] + t
-            if seq[q] < 4 and bq[q] >= min_baseq and 0 <= site < n and wanted[site]:
-                pos[k], read[k], base[k], qual[k] = blk_ref[b] + t, blk_read[b], seq[q], bq[q]
-                k += 1
 
 
 def kept_observations(pos: np.ndarray, base: np.ndarray, bq: np.ndarray, read: np.ndarray, read_mapq: np.ndarray,

@@ -1,4 +1,4 @@
-"""Banded glocal alignment of read segments to candidate haplotypes, compiled with numba.
+"""Banded glocal alignment of read segments to candidate haplotypes (a compiled loop).
 
 The model is bcftools' indel realignment (``probaln_glocal`` as used by
 ``bam2bcf_indel.c``) in its Viterbi form: the whole read segment is aligned, the
@@ -13,16 +13,16 @@ differences between haplotypes read directly as qualities:
   (p = 1e-2).
 
 Each (read segment, haplotype) pair is aligned inside a band of half-width ``band``
-around its start diagonal, one read base per row, by a numba kernel that runs without
-the GIL (threads align in parallel). Memory is a few arrays per pair: nothing grows
-with the product of pairs and band cells, so a deep pile costs time, not memory.
-numba is imported on first use, so planning and start-up never pay for it.
+around its start diagonal, one read base per row, by a compiled loop
+(:func:`.kernels.banded_costs`) that runs without the GIL (threads align in parallel).
+Memory is a few arrays per pair: nothing grows with the product of pairs and band
+cells, so a deep pile costs time, not memory.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .compiled import kernel
+from .kernels import banded_costs
 
 GAP_OPEN = 40.0
 GAP_EXTEND = 20.0
@@ -48,50 +48,6 @@ def _emission_tables() -> tuple[np.ndarray, np.ndarray]:
     q = np.clip(np.arange(256), MIN_QUAL, MAX_QUAL).astype(np.float32)
     err = np.power(np.float32(10.0), -q / np.float32(10.0))
     return (-10.0 * np.log10(1.0 - err)).astype(np.float32), (-10.0 * np.log10(err / 3.0)).astype(np.float32)
-
-
-@kernel
-def _banded_costs(hap_buf, hap_off, hap_len, seq, qual, hit, miss, pair_hap, seg_beg, seg_len, start, band,
-                  out):  # pragma: no cover - compiled by numba
-    f32 = np.float32
-    inf = f32(_INF)
-    gap_open, gap_ext = f32(GAP_OPEN), f32(GAP_EXTEND)
-    ins_open, ins_ext, masked = f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND), f32(MASKED)
-    width = 2 * int(band.max()) + 1 if band.size else 1
-    m = np.empty(width, f32)
-    ins = np.empty(width, f32)
-    dele = np.empty(width, f32)
-    for p in range(pair_hap.size):
-        b = band[p]
-        w = 2 * b + 1
-        h0, hl = hap_off[pair_hap[p]], hap_len[pair_hap[p]]
-        s0, length, first = seg_beg[p], seg_len[p], start[p] - b
-        for i in range(length):
-            base, q = seq[s0 + i], qual[s0 + i]
-            run_del = inf
-            for k in range(w):
-                j = first + i + k
-                if j < 0 or j >= hl:
-                    e = inf
-                else:
-                    h = hap_buf[h0 + j]
-                    e = masked if (h == 4 or base == 4) else (hit[q] if h == base else miss[q])
-                if i == 0:
-                    new_m = e
-                    new_ins = ins_open if e < inf else inf
-                else:
-                    # insertion: read base i after the haplotype base of the next column's last row
-                    new_ins = min(m[k + 1] + ins_open, ins[k + 1] + ins_ext) if k + 1 < w else inf
-                    new_m = e + min(min(m[k], ins[k]), dele[k])
-                # deletion of haplotype bases after column k - 1 of this row (affine recurrence)
-                dele[k] = run_del
-                run_del = min(new_m + gap_open, run_del + gap_ext)
-                m[k] = new_m
-                ins[k] = new_ins
-        best = inf
-        for k in range(w):
-            best = min(best, min(m[k], ins[k]))
-        out[p] = best
 
 
 def glocal_costs(hap_buf: np.ndarray, hap_off: np.ndarray, hap_len: np.ndarray, seq: np.ndarray,
@@ -125,7 +81,10 @@ def glocal_costs(hap_buf: np.ndarray, hap_off: np.ndarray, hap_len: np.ndarray, 
     hit, miss = _emission_tables()
     out = np.empty(pair_hap.size, dtype=np.float32)
     as_i64 = (lambda a: np.ascontiguousarray(a, dtype=np.int64))
-    _banded_costs(np.ascontiguousarray(hap_buf, dtype=np.uint8), as_i64(hap_off), as_i64(hap_len),
-              np.ascontiguousarray(seq, dtype=np.uint8), np.ascontiguousarray(qual, dtype=np.uint8), hit, miss,
-              as_i64(pair_hap), as_i64(seg_beg), as_i64(seg_len), as_i64(start), as_i64(band), out)
+    f32 = np.float32
+    banded_costs(np.ascontiguousarray(hap_buf, dtype=np.uint8), as_i64(hap_off), as_i64(hap_len),
+                 np.ascontiguousarray(seq, dtype=np.uint8), np.ascontiguousarray(qual, dtype=np.uint8), hit, miss,
+                 as_i64(pair_hap), as_i64(seg_beg), as_i64(seg_len), as_i64(start), as_i64(band), out,
+                 f32(GAP_OPEN), f32(GAP_EXTEND), f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND), f32(MASKED),
+                 f32(_INF))
     return out.astype(np.float64)

@@ -105,12 +105,22 @@ def test_expected_cost_sums_each_segment():
     assert np.allclose(got, [per_base[:3].sum(), per_base[2:].sum()])
 
 
-def test_kernels_compile_where_no_cache_can_be_written():
-    """A kernel whose source has no file (numba cannot place a cache) still compiles and runs."""
-    from cloudbutton.pipelines.genomics.compiled import kernel
-    scope: dict = {}
-    exec("def total(a):\n    s = 0\n    for x in a:\n        s += x\n    return s\n", scope)
-    assert kernel(scope["total"])(np.arange(5)) == 10
+def test_cigar_walk_gives_blocks_events_and_ends():
+    """Two reads: 3S5M2I4M3D6M (soft clip, insertion, deletion) and 4M100N4M (a splice)."""
+    from cloudbutton.pipelines.genomics.kernels import count_cigar, walk_cigar
+    ops = np.array([[4, 3], [0, 5], [1, 2], [0, 4], [2, 3], [0, 6], [0, 4], [3, 100], [0, 4]], dtype=np.int64)
+    n_ops, r_start, q_start = np.array([6, 3]), np.array([1000, 5000]), np.array([0, 20])
+    n_blocks, n_events = count_cigar(ops[:, 0])
+    assert (n_blocks, n_events) == (5, 2)
+    blk = [np.empty(n_blocks, np.int64) for _ in range(4)]
+    ev = [np.empty(n_events, np.int64) for _ in range(4)]
+    end = np.empty(2, np.int64)
+    walk_cigar(ops[:, 0], ops[:, 1], n_ops, r_start, q_start, *blk, *ev, end)
+    ref, q, length, read = (b.tolist() for b in blk)
+    assert ref == [1000, 1005, 1012, 5000, 5104] and q == [3, 10, 14, 20, 24]
+    assert length == [5, 4, 6, 4, 4] and read == [0, 0, 0, 1, 1]
+    assert [e.tolist() for e in ev] == [[0, 0], [1005, 1009], [2, 3], [8, -1]]
+    assert end.tolist() == [1018, 5108]
 
 
 def test_plan_is_contiguous_and_balanced_by_data(na12878):
