@@ -20,7 +20,7 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # the genomics caller's compiled loops (Cython) are built by pip with the system's C compiler
-$(STAMP): pyproject.toml pipelines/genomics/kernels.pyx
+$(STAMP): pyproject.toml setup.py pipelines/genomics/kernels.pyx
 	command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
