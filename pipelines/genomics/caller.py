@@ -41,7 +41,7 @@ class CallParams:
         QUAL below which a record is FILTER ``LowQual``.
     pad : int
         Read fetch padding around a chunk; must exceed the read length plus the read cap's
-        256 bp block (``reads.ReadCap``).
+        256 bp block (``reads.CAP_BLOCK``).
     indel_min_reads, indel_min_frac : int, float
         Indel candidates need this many supporting read pairs (CIGAR), and after
         realignment this many and this fraction of the read pairs covering the anchor.

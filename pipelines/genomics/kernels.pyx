@@ -1,14 +1,129 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""Compiled inner loops of the caller: banded realignment, CIGAR walking, per-base passes.
+"""Compiled inner loops of the caller: reading records, banded realignment, CIGAR walking,
+per-base passes.
 
 Built with the package (Cython), so a worker imports machine code at once: nothing is
-compiled or loaded at run time. Each loop runs without the GIL, so the threads of one
-process call in parallel. Arithmetic is single precision, in the order the scalar DP
-reads, so a pair's cost does not depend on the batch it was aligned in.
+compiled at run time (a JIT compiler's start-up cost more than calling a 100 kb slice).
+Each loop runs without the GIL, so the threads of one process call in parallel. DP
+costs are single precision, and a pair's cost depends only on its own inputs.
 """
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from cpython.bytes cimport PyBytes_FromString
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.string cimport memcpy
+from pysam.libcalignedsegment cimport AlignedSegment
+from pysam.libcalignmentfile cimport IteratorRowRegion
+from pysam.libchtslib cimport bam1_t, bam_get_cigar, bam_get_qname, bam_get_qual, bam_get_seq, bam_seqi
+
+cdef const char *_LETTERS = b"=ACMGRSVTWYHKDBN"  # htslib's 4-bit base codes
+
+
+cdef class KeptReads:
+    """Columns of the reads one fetch kept (growing as records arrive).
+
+    ``letters`` and ``quals`` hold every kept read's bases (ASCII) and base qualities end to
+    end (``bases`` used); ``ops`` (operation, length) the CIGARs (``cigar`` rows used); per
+    read (``reads`` used): sequence length, CIGAR operations, leftmost aligned position,
+    MAPQ, flag and template (read-pair) number.
+    """
+
+    cdef public object letters, quals, ops, length, n_ops, start, mapq, flag, tmpl
+    cdef public Py_ssize_t reads, bases, cigar
+    cdef uint8_t[::1] _letters, _quals
+    cdef int64_t[:, ::1] _ops
+    cdef int64_t[:, ::1] _per_read
+    cdef dict _templates
+    cdef int64_t _block, _used
+
+    def __init__(self):
+        self.reads = self.bases = self.cigar = 0
+        self._templates = {}
+        self._block, self._used = -1, 0
+        self._grow(1 << 16, 1 << 10, 1 << 9)
+
+    cdef void _grow(self, Py_ssize_t bases, Py_ssize_t ops, Py_ssize_t reads):
+        """Columns of at least these sizes, keeping what they hold."""
+        if self.letters is None or bases > self.letters.shape[0]:
+            self.letters = np.empty(bases, np.uint8) if self.letters is None else np.resize(self.letters, bases)
+            self.quals = np.empty(bases, np.uint8) if self.quals is None else np.resize(self.quals, bases)
+            self._letters, self._quals = self.letters, self.quals
+        if self.ops is None or ops > self.ops.shape[0]:
+            self.ops = np.empty((ops, 2), np.int64) if self.ops is None else np.resize(self.ops, (ops, 2))
+            self._ops = self.ops
+        if self.length is None or reads > self.length.shape[0]:
+            table = np.zeros((6, reads), np.int64)
+            if self.length is not None:
+                table[:, :self.reads] = np.asarray(self._per_read)[:, :self.reads]
+            self._per_read = table
+            self.length, self.n_ops, self.start, self.mapq, self.flag, self.tmpl = table
+
+    cdef void take(self, bam1_t *b, int skip_flags, int min_mapq, int64_t budget, int64_t block_bp):
+        """Append ``b`` unless filtered out (flags, MAPQ, no CIGAR/sequence/qualities) or over
+        the depth cap: within each ``block_bp`` block a read is kept while the reads kept
+        that start there hold fewer than ``budget`` aligned reference bases."""
+        cdef uint32_t *cig = bam_get_cigar(b)
+        cdef uint8_t *seq = bam_get_seq(b)
+        cdef uint8_t *qual = bam_get_qual(b)
+        cdef Py_ssize_t n_cig = b.core.n_cigar, length = b.core.l_qseq, i, r = self.reads
+        cdef int64_t ref_len = 0, block
+        cdef uint32_t op
+        if b.core.flag & skip_flags or b.core.qual < min_mapq or n_cig == 0 or length == 0 or qual[0] == 0xff:
+            return
+        for i in range(n_cig):
+            op = cig[i] & 0xf
+            if op == 0 or op == 2 or op == 3 or op == 7 or op == 8:
+                ref_len += cig[i] >> 4
+        block = b.core.pos // block_bp
+        if block != self._block:
+            self._block, self._used = block, 0
+        if self._used >= budget:
+            return
+        self._used += ref_len
+        if (self.bases + length > self._letters.shape[0] or self.cigar + n_cig > self._ops.shape[0]
+                or r == self._per_read.shape[1]):
+            self._grow(max(2 * self._letters.shape[0], self.bases + length),
+                       max(2 * self._ops.shape[0], self.cigar + n_cig), 2 * self._per_read.shape[1])
+        for i in range(length):
+            self._letters[self.bases + i] = _LETTERS[bam_seqi(seq, i)]
+        memcpy(&self._quals[self.bases], qual, length)
+        for i in range(n_cig):
+            self._ops[self.cigar + i, 0] = cig[i] & 0xf
+            self._ops[self.cigar + i, 1] = cig[i] >> 4
+        name = PyBytes_FromString(bam_get_qname(b))
+        # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
+        # which pieces a fetch sees would otherwise depend on where the window falls
+        key = (name, r) if b.core.flag & 0x800 else name
+        self._per_read[0, r] = length
+        self._per_read[1, r] = n_cig
+        self._per_read[2, r] = b.core.pos
+        self._per_read[3, r] = b.core.qual
+        self._per_read[4, r] = b.core.flag
+        self._per_read[5, r] = self._templates.setdefault(key, len(self._templates))
+        self.reads += 1
+        self.bases += length
+        self.cigar += n_cig
+
+
+def gather_reads(source, int skip_flags, int min_mapq, int64_t budget, int64_t block_bp) -> KeptReads:
+    """The kept reads of ``source`` (a pysam region fetch, read record by record without
+    Python objects, or any iterator of ``AlignedSegment``), in its order (see :meth:`KeptReads.take`)."""
+    cdef KeptReads kept = KeptReads()
+    cdef IteratorRowRegion region
+    cdef AlignedSegment read
+    if isinstance(source, IteratorRowRegion):
+        region = source
+        while True:
+            region.cnext()
+            if region.retval < 0:
+                break
+            kept.take(region.getCurrent(), skip_flags, min_mapq, budget, block_bp)
+        if region.retval < -1:
+            raise IOError(f"error while reading {region.samfile.filename.decode()}: {region.retval}")
+    else:
+        for read in source:
+            kept.take(read._delegate, skip_flags, min_mapq, budget, block_bp)
+    return kept
 
 
 cdef inline float _min(float a, float b) noexcept nogil:

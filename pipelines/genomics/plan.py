@@ -24,7 +24,7 @@ _GAP_SEARCH = 2000  # bp searched either side of a cut for an N run
 #: Index bytes (compressed BAM data, ~0.75 byte per aligned short-read base; CRAM is scaled
 #: to BAM) one read fetch may cover: about 2.7 M aligned bases, i.e. 55 kb at 50x.
 CALL_WINDOW_BYTES = 1 << 20
-#: Shortest calling window (bp): past this the depth cap while reading (``reads.ReadCap``),
+#: Shortest calling window (bp): past this the depth cap while reading (``reads.CAP_BLOCK``),
 #: not the window, bounds a fetch to about ``max_depth`` x this many bases.
 MIN_CALL_WINDOW = 5_000
 _CRAM_TO_BAM = 2.0  # CRAM holds about half the bytes of BAM for the same reads: weights are BAM-like

@@ -1,8 +1,8 @@
 """Flatten the reads of one padded window into per-read, per-base and per-indel numpy arrays.
 
-The only Python loop is one iteration per read (to gather its fields); CIGAR walking
-and the per-base passes are compiled loops (:mod:`.kernels`), mate-overlap and depth
-handling of the candidate sites' observations are numpy.
+Reading the records, CIGAR walking and the per-base passes are compiled loops
+(:mod:`.kernels`); mate-overlap and depth handling of the candidate sites' observations
+are numpy.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pysam
 
-from .kernels import count_bases, count_cigar, gather_observations, walk_cigar
+from .kernels import count_bases, count_cigar, gather_observations, gather_reads, walk_cigar
 from .reference import RefWindow, fetch_window
 
 #: Flags skipped like ``bcftools mpileup`` (unmapped, secondary, QC-fail, duplicate).
@@ -80,35 +80,15 @@ class Observations:
     read_blocks: np.ndarray
 
 
-class ReadCap:
-    """Depth cap applied while reading: bounded memory at any depth, independent of the window.
-
-    The reference is cut into fixed ``BLOCK``-bp blocks (absolute coordinates); a read is
-    kept while the reads already kept that start in its block hold fewer than
-    ``max_depth * BLOCK`` aligned bases, i.e. while their mean depth over the block is
-    below ``max_depth``. Reads arrive in file (start) order, so a block's decisions depend
-    only on the reads starting in it: any fetch that sees the whole block decides alike,
-    and a fetch window's partial first block lies more than a read length before the
-    positions it calls. Below ``max_depth`` nothing is dropped; the exact per-position cap
-    (first ``max_depth`` reads in file order) is applied to the kept reads afterwards.
-    """
-
-    BLOCK = 256
-
-    def __init__(self, max_depth: int):
-        self.budget = max_depth * self.BLOCK
-        self.block = -1
-        self.used = 0
-
-    def accept(self, start: int, length: int) -> bool:
-        """Whether to keep a read starting at ``start`` with ``length`` aligned reference bases."""
-        block = start // self.BLOCK
-        if block != self.block:
-            self.block, self.used = block, 0
-        if self.used >= self.budget:
-            return False
-        self.used += length
-        return True
+#: Depth cap while reading: the reference is cut into fixed blocks of this many bp (absolute
+#: coordinates); a read is kept while the reads already kept that start in its block hold fewer
+#: than ``max_depth * CAP_BLOCK`` aligned bases, i.e. while their mean depth over the block is
+#: below ``max_depth``. Reads arrive in file (start) order, so a block's decisions depend only
+#: on the reads starting in it: any fetch that sees the whole block decides alike, and a fetch
+#: window's partial first block lies more than a read length before the positions it calls.
+#: Below ``max_depth`` nothing is dropped; the exact per-position cap (first ``max_depth`` reads
+#: in file order) is applied to the kept reads afterwards. Memory is bounded at any depth.
+CAP_BLOCK = 256
 
 
 def effective_mapq(mapq: np.ndarray) -> np.ndarray:
@@ -126,52 +106,30 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     the per-observation work after one counting pass touches a few percent of the bases.
     Reads are taken in file order, so the same read set yields the same arrays whatever
     window it was fetched for: this is what makes chunking exact. ``None`` when no reads.
-    The Python loop only gathers each kept read's fields; CIGAR walking and per-base
-    work are compiled kernels, and nothing per base is held beyond the kept reads'
-    sequence and qualities (one byte each) and the candidate sites' observations.
+    Records are read and filtered by a compiled loop (:func:`.kernels.gather_reads`,
+    with the depth cap of :data:`CAP_BLOCK`), and nothing per base is held beyond the
+    kept reads' sequence and qualities (one byte each) and the candidate sites'
+    observations.
     """
-    seqs: list[str] = []
-    quals: list = []
-    cigar: list[tuple[int, int]] = []
-    n_ops: list[int] = []
-    r_start: list[int] = []
-    r_mapq: list[int] = []
-    r_flag: list[int] = []
-    r_tmpl: list[int] = []
-    templates: dict[str | tuple[str, int], int] = {}
-    accept = ReadCap(filters.max_depth).accept
-    for aln in bam.fetch(contig, max(0, start - pad), end + pad):
-        flag, mapq = aln.flag, aln.mapping_quality
-        if flag & SKIP_FLAGS or mapq < filters.min_mapq:
-            continue
-        ops, qual, first = aln.cigartuples, aln.query_qualities, aln.reference_start
-        if not ops or qual is None or not aln.query_length or not accept(first, aln.reference_length):
-            continue
-        seqs.append(aln.query_sequence)
-        quals.append(qual)
-        cigar.extend(ops)
-        n_ops.append(len(ops))
-        r_start.append(first)
-        r_mapq.append(mapq)
-        r_flag.append(flag)
-        # a supplementary piece (0x800) is never paired with its primary mates for overlap removal:
-        # which pieces a fetch sees would otherwise depend on where the window falls
-        key = (aln.query_name, len(r_tmpl)) if flag & 0x800 else aln.query_name
-        r_tmpl.append(templates.setdefault(key, len(templates)))
-    if not r_start:
+    kept = gather_reads(bam.fetch(contig, max(0, start - pad), end + pad), SKIP_FLAGS, filters.min_mapq,
+                        filters.max_depth * CAP_BLOCK, CAP_BLOCK)
+    if not kept.reads:
         return None
-    text = "".join(seqs)
-    all_seq = _BASE_CODE[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
-    all_bq = np.frombuffer(b"".join(quals), dtype=np.uint8)
-    r_len = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-    del seqs, quals
-    rs = np.asarray(r_start, dtype=np.int64)
-    ops = np.asarray(cigar, dtype=np.int64).reshape(-1, 2)
+    n = kept.reads
+    letters = kept.letters[:kept.bases]
+    text = letters.tobytes().decode("ascii")
+    all_seq = _BASE_CODE[letters]
+    all_bq = kept.quals[:kept.bases].copy()
+    r_len, rs, r_mapq, r_flag, tmpl = (a[:n].copy() for a in (kept.length, kept.start, kept.mapq, kept.flag,
+                                                                kept.tmpl))
+    n_ops = kept.n_ops[:n].copy()
+    ops = kept.ops[:kept.cigar]
+    del kept, letters
     n_blocks, n_events = count_cigar(ops[:, 0])
     blk_ref, blk_q, blk_len, blk_read = (np.empty(n_blocks, np.int64) for _ in range(4))
     ev_read, ev_pos, ev_len, ev_q = (np.empty(n_events, np.int64) for _ in range(4))
     re_ = np.empty(rs.size, np.int64)
-    walk_cigar(ops[:, 0], ops[:, 1], np.asarray(n_ops, dtype=np.int64), rs, np.cumsum(r_len) - r_len,
+    walk_cigar(ops[:, 0], ops[:, 1], n_ops, rs, np.cumsum(r_len) - r_len,
                 blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
     ev_ins = [text[q:q + n] if q >= 0 else "" for q, n in zip(ev_q.tolist(), ev_len.tolist())]
     ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
@@ -189,10 +147,9 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     base, bq = np.empty(n_obs, np.uint8), np.empty(n_obs, np.uint8)
     gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
                          wanted.view(np.uint8), pos, read, base, bq)
-    read_mapq = effective_mapq(np.asarray(r_mapq, dtype=np.int32))
-    tmpl = np.asarray(r_tmpl, dtype=np.int64)
+    read_mapq = effective_mapq(r_mapq.astype(np.int32))
     pos, base, qual, read = kept_observations(pos, base, bq, read, read_mapq, tmpl, rs, re_, filters.max_depth)
-    rev = (np.asarray(r_flag, dtype=np.int64) & 0x10) > 0
+    rev = (r_flag & 0x10) > 0
     obs = Observations(
         pos=pos, base=base, qual=qual, read=read, strand=rev[read],
         read_start=rs, read_end=re_, read_mapq=read_mapq, read_tmpl=tmpl, read_rev=rev,
