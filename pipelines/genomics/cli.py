@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import shlex
-import sys
 
 from cloudbutton.core import Job
 from cloudbutton.core.cli import Command, Pipeline
@@ -49,8 +47,7 @@ def _build_call(args: argparse.Namespace) -> Job:
                          chunks=args.chunks, min_qual=args.min_qual, min_mapq=args.min_mapq,
                          min_baseq=args.min_baseq, max_depth=args.max_depth, output_type=args.output_type,
                          ploidy=args.ploidy, sex=args.sex, regions_file=args.regions_file,
-                         targets_file=args.targets_file, gvcf=args.gvcf,
-                         command="cloudbutton " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                         targets_file=args.targets_file, gvcf=args.gvcf)
     if getattr(args, "plan", False):
         groups = job.graph.stages["call"].over
         chunks = [c for g in groups for c in g.chunks]
@@ -62,7 +59,7 @@ def _build_call(args: argparse.Namespace) -> Job:
 
 
 def _fingerprint(out: str) -> str:
-    """SHA-256 of the VCF's records (the header, with its command line, left out)."""
+    """SHA-256 of the VCF's records (the header, which names the input and output paths, left out)."""
     digest = hashlib.sha256()
     with gzip.open(out, "rb") as handle:
         for line in handle:

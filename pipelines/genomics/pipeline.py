@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -146,12 +145,28 @@ def merge_task(parts: list[ChunkCalls], *, out: str, header: str, kind: str = "z
                        chunks=len({c.index for p in parts for c in p.group.chunks}))
 
 
+def _call_command(paths: list[str], reference: str, *, regions: list[str] | None, min_qual: float,
+                  min_mapq: int, min_baseq: int, max_depth: int, ploidy: str | None, sex: str,
+                  regions_file: str | None, targets_file: str | None, gvcf: bool) -> str:
+    """The ``genomics call`` command line that gives these records, for the VCF header: inputs
+    and calling options only (not the output name), so the header is the same on every executor,
+    any chunking and after a resume (the command actually typed may differ in all three)."""
+    words = ["cloudbutton", "genomics", "call", *paths, "--reference", reference]
+    words += [w for r in regions or [] for w in ("--region", r)]
+    words += ["--regions-file", regions_file] if regions_file else []
+    words += ["--targets-file", targets_file] if targets_file else []
+    words += ["--min-qual", f"{min_qual:g}", "--min-mapq", str(min_mapq), "--min-baseq", str(min_baseq),
+              "--max-depth", str(max_depth)]
+    words += ["--ploidy", ploidy, "--sex", sex] if ploidy else []
+    words += ["--gvcf"] if gvcf else []
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def build_call_job(bam: str | Sequence[str], reference: str, out: str, *, regions: list[str] | None = None,
                    chunk_size: int | None = None, chunks: int | None = None, min_qual: float = 20.0,
                    min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 250,
                    output_type: str | None = None, ploidy: str | None = None, sex: str = "F",
-                   regions_file: str | None = None, targets_file: str | None = None, gvcf: bool = False,
-                   command: str | None = None) -> Job:
+                   regions_file: str | None = None, targets_file: str | None = None, gvcf: bool = False) -> Job:
     """Check the inputs, plan the chunks and build the call graph (nothing is called yet).
 
     Parameters
@@ -183,8 +198,6 @@ def build_call_job(bam: str | Sequence[str], reference: str, out: str, *, region
     gvcf : bool
         Also write reference blocks (``<*>``, END, MinDP; GT ``./.`` where no read covers)
         over every position without a record (bcftools ``call -g``); not with ``targets_file``.
-    command : str, optional
-        Command line recorded in the VCF header.
 
     Raises
     ------
@@ -225,7 +238,9 @@ def build_call_job(bam: str | Sequence[str], reference: str, out: str, *, region
         contigs = [(n, ln) for n, ln in zip(aln.references, aln.lengths) if ref_len.get(n) == ln]
     params = CallParams(filters=ReadFilters(min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth),
                         min_qual=min_qual, ploidy=copies, gvcf=gvcf)
-    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    command = _call_command(paths, reference, regions=regions, min_qual=min_qual, min_mapq=min_mapq,
+                            min_baseq=min_baseq, max_depth=max_depth, ploidy=ploidy, sex=sex,
+                            regions_file=regions_file, targets_file=targets_file, gvcf=gvcf)
     header = vcf.header(contigs, reference, [name for _, name, _ in samples], command, min_qual, gvcf)
     g = Graph("genomics.call")
     g.map("call", call_task, over=plan,
@@ -255,5 +270,5 @@ def call(bam: str | Sequence[str], reference: str, out: str, *, regions: list[st
     job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
                          min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
                          output_type=output_type, ploidy=ploidy, sex=sex, regions_file=regions_file,
-                         targets_file=targets_file, gvcf=gvcf, command=f"cloudbutton.pipelines.genomics.call({bam!r}, {reference!r}, {out!r})")
+                         targets_file=targets_file, gvcf=gvcf)
     return run_job(job, executor=executor, workers=workers, **run_options)

@@ -9,17 +9,19 @@ from collections.abc import Iterable, Sequence
 import pysam
 from pysam import bcftools
 
+from cloudbutton.core.storage import is_object_uri
+
 from .caller import Block, Variant
 
 def header(contigs: Sequence[tuple[str, int]], reference: str, samples: Sequence[str],
            command: str, min_qual: float, gvcf: bool = False) -> str:
-    """VCF header: contigs with lengths, reference, command line, field definitions (with the
-    reference-block fields when ``gvcf``) and one column per sample."""
+    """VCF header: contigs with lengths, reference, the calling command, field definitions (with
+    the reference-block fields when ``gvcf``) and one column per sample."""
     lines = [
         "##fileformat=VCFv4.2",
         "##source=cloudbutton.genomics",
-        f"##reference=file://{os.path.abspath(reference)}",
-        f"##cloudbutton_command={command}",
+        f"##reference={reference if is_object_uri(reference) else 'file://' + os.path.abspath(reference)}",
+        f"##cloudbutton_callCommand={command}",
         *(f"##contig=<ID={name},length={length}>" for name, length in contigs),
         '##FILTER=<ID=PASS,Description="All filters passed">',
         f'##FILTER=<ID=LowQual,Description="QUAL below {min_qual:g}">',

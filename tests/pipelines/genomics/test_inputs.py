@@ -40,7 +40,7 @@ def test_output_passes_bcftools_view_and_has_header(tmp_path, tiny, baseline):
     assert len(text.strip().splitlines()) == len(baseline) > 0
     with pysam.VariantFile(out) as vf:
         assert vf.header.contigs[tiny.contig].length == tiny.length
-        assert {"reference", "cloudbutton_command"} <= {r.key for r in vf.header.records}
+        assert {"reference", "cloudbutton_callCommand"} <= {r.key for r in vf.header.records}
         assert {"GT", "GQ", "DP", "AD", "PL"} <= set(vf.header.formats)
         assert set(r.filter.keys()[0] for r in vf) <= {"PASS", "LowQual"}
         assert {"DP", "MQ", "MQ0F", "DP4", "INDEL", "IDV", "IMF"} <= set(vf.header.info)
@@ -205,6 +205,11 @@ def test_cli_call_writes_vcf_and_kpis(tmp_path, tiny, baseline):
     assert code == 0
     assert _records(str(out)) == baseline
     assert (tmp_path / "kpi.json").exists()
+    first = gzip.open(out, "rt").read()
+    # the header records the calling command, not how it ran: a resumed run on other workers is byte-identical
+    assert main(["genomics", "call", tiny.bam, "--reference", tiny.reference, "--out", str(out),
+                 "--chunks", "2", "--workers", "1", "--quiet", "--resume"]) == 0
+    assert gzip.open(out, "rt").read() == first
 
 
 def test_output_type_from_name_or_flag(tmp_path, tiny, baseline):
