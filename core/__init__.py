@@ -18,7 +18,7 @@ _EXPORTS = {
     "ByteRange": "partitioners", "ByteRangePartitioner": "partitioners", "Partitioner": "partitioners",
     "read_records": "partitioners", "CloudbuttonError": "errors", "InputError": "errors",
     "TaskFailed": "errors", "TaskTimeout": "errors", "Graph": "graph", "Stage": "graph", "Hook": "hooks",
-    "Job": "job", "run_job": "job", "use_storage_of": "job", "PriceModel": "kpi", "RunOptions": "runner", "RunResult": "runner",
+    "Job": "job", "plan_and_run": "job", "run_job": "job", "use_storage_of": "job", "PriceModel": "kpi", "RunOptions": "runner", "RunResult": "runner",
     "run": "runner",
 }
 __all__ = sorted(_EXPORTS)

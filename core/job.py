@@ -52,6 +52,15 @@ def use_storage_of(lithops_config: str | dict[str, Any] | None) -> None:
     storage.configure(load_lithops_config(lithops_config))
 
 
+def plan_and_run(build: Callable[[], Job], *, executor: str = "threads", workers: int | None = None,
+                 **run_options: Any) -> RunResult:
+    """What a pipeline's Python API does: point object storage at ``run_options``' Lithops config
+    (planning may read ``s3://`` inputs), plan the job with ``build()``, and run it on
+    ``executor`` with ``workers`` and the other ``run_options`` (:class:`RunOptions` fields)."""
+    use_storage_of(run_options.get("lithops_config"))
+    return run_job(build(), executor=executor, workers=workers, **run_options)
+
+
 def run_job(job: Job, options: RunOptions | None = None, **overrides: Any) -> RunResult:
     """Run ``job`` with ``options`` (or RunOptions(**overrides)); KPIs default beside the output.
 

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from cloudbutton.core import Graph, Job, RunResult, run_job, use_storage_of
+from cloudbutton.core import Graph, Job, RunResult, plan_and_run
 from cloudbutton.core.errors import InputError
 from cloudbutton.core.storage import atomic_output
 
@@ -266,9 +266,8 @@ def call(bam: str | Sequence[str], reference: str, out: str, *, regions: list[st
     :class:`cloudbutton.core.RunOptions` fields (``kpi_path``, ``lithops_config``, ...).
     ``result.value`` is a :class:`CallSummary`; ``result.kpi`` the run's KPIs.
     """
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_call_job(bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks,
-                         min_qual=min_qual, min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth,
-                         output_type=output_type, ploidy=ploidy, sex=sex, regions_file=regions_file,
-                         targets_file=targets_file, gvcf=gvcf)
-    return run_job(job, executor=executor, workers=workers, **run_options)
+    return plan_and_run(lambda: build_call_job(
+        bam, reference, out, regions=regions, chunk_size=chunk_size, chunks=chunks, min_qual=min_qual,
+        min_mapq=min_mapq, min_baseq=min_baseq, max_depth=max_depth, output_type=output_type, ploidy=ploidy, sex=sex,
+        regions_file=regions_file, targets_file=targets_file, gvcf=gvcf), executor=executor, workers=workers,
+        **run_options)

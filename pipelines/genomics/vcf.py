@@ -41,7 +41,7 @@ def header(contigs: Sequence[tuple[str, int]], reference: str, samples: Sequence
         '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
         '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths (REF, ALT...)">',
         '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype likelihoods">',
-        *([f'##ALT=<ID=*,Description="Any allele other than REF (reference block)">',
+        *(['##ALT=<ID=*,Description="Any allele other than REF (reference block)">',
            '##INFO=<ID=END,Number=1,Type=Integer,Description="Last position of the reference block">',
            '##INFO=<ID=MinDP,Number=1,Type=Integer,Description="Lowest depth in the reference block">']
           if gvcf else []),

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Sequence
 
-from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, storage, use_storage_of
+from cloudbutton.core import Graph, InputError, Job, RunResult, plan_and_run, storage
 from cloudbutton.core.storage import atomic_output
 
 from .lasio import LasSource, expand_inputs, read_source
@@ -84,5 +84,4 @@ def build_index_job(inputs: str | Sequence[str], out: str) -> Job:
 def index(inputs: str | Sequence[str], out: str, *, executor: str = "threads", workers: int | None = None,
           **run_options: Any) -> RunResult:
     """Write the header index (catalog file) of LAS/LAZ inputs; see :func:`build_index_job`."""
-    use_storage_of(run_options.get("lithops_config"))
-    return run_job(build_index_job(inputs, out), executor=executor, workers=workers, **run_options)
+    return plan_and_run(lambda: build_index_job(inputs, out), executor=executor, workers=workers, **run_options)

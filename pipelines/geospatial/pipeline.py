@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
+from cloudbutton.core import Graph, InputError, Job, RunResult, plan_and_run
 
 from .grid import plan_grid, plan_tiles
 from .idw import IdwParams
@@ -159,11 +159,10 @@ def dem(
     ``executor``/``workers`` and any other RunOptions field choose where it runs;
     the result's ``value`` is a summary dict and ``kpi`` the run's KPIs.
     """
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_dem_job(inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground,
-                        crs=crs, force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise,
-                        interpolation=interpolation, max_edge=max_edge)
-    return run_job(job, executor=executor, workers=workers, **run_options)
+    return plan_and_run(lambda: build_dem_job(
+        inputs, out, resolution=resolution, tile_size=tile_size, buffer=buffer, ground=ground, crs=crs,
+        force_crs=force_crs, hillshade=hillshade, smrf=smrf, denoise=denoise, interpolation=interpolation,
+        max_edge=max_edge), executor=executor, workers=workers, **run_options)
 
 
 def build_classify_job(input: str, out: str, *, smrf: SmrfOptions = None, tile_size: float | None = None,
@@ -213,6 +212,5 @@ def classify(
     threshold 0.5 m, scalar 1.25, cell 1 m) converted to the file's units.
     """
     given = {"cell": cell, "slope": slope, "window": window, "threshold": threshold, "scalar": scalar}
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_classify_job(input, out, smrf=given, tile_size=tile_size, denoise=denoise)
-    return run_job(job, executor=executor, workers=workers, **run_options)
+    return plan_and_run(lambda: build_classify_job(input, out, smrf=given, tile_size=tile_size, denoise=denoise),
+                        executor=executor, workers=workers, **run_options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from cloudbutton.core import Graph, InputError, Job, RunResult, run_job, use_storage_of
+from cloudbutton.core import Graph, InputError, Job, RunResult, plan_and_run
 
 from .grid import plan_grid, plan_tiles
 from .hag import hag_tile, write_hag
@@ -25,10 +25,6 @@ from .plan import (BUFFER_M, MAX_BUFFER_GROWTH, TILE_SIZE_M, SmrfOptions, extent
 from .tasks import cells_tile, ground_and_route, read_and_route, tin_tile
 
 DSM_METHODS = ("max", "tin")
-
-
-def _run(job: Job, executor: str, workers: int | None, run_options: dict[str, Any]) -> RunResult:
-    return run_job(job, executor=executor, workers=workers, **run_options)
 
 
 def build_dsm_job(inputs: str | Sequence[str], out: str, *, resolution: float = 1.0, method: str = "max",
@@ -119,10 +115,9 @@ def dsm(inputs: str | Sequence[str], out: str, *, executor: str = "threads", wor
         buffer: float | None = None, crs: str | None = None, force_crs: bool = False, smrf: SmrfOptions = None,
         denoise: bool = True, **run_options: Any) -> RunResult:
     """Write a DSM GeoTIFF (COG) on the DTM's grid; see :func:`build_dsm_job`."""
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_dsm_job(inputs, out, resolution=resolution, method=method, ground=ground, tile_size=tile_size,
-                        buffer=buffer, crs=crs, force_crs=force_crs, smrf=smrf, denoise=denoise)
-    return _run(job, executor, workers, run_options)
+    return plan_and_run(lambda: build_dsm_job(
+        inputs, out, resolution=resolution, method=method, ground=ground, tile_size=tile_size, buffer=buffer, crs=crs,
+        force_crs=force_crs, smrf=smrf, denoise=denoise), executor=executor, workers=workers, **run_options)
 
 
 def chm(inputs: str | Sequence[str], out: str, *, executor: str = "threads", workers: int | None = None,
@@ -130,26 +125,24 @@ def chm(inputs: str | Sequence[str], out: str, *, executor: str = "threads", wor
         crs: str | None = None, force_crs: bool = False, smrf: SmrfOptions = None, denoise: bool = True,
         **run_options: Any) -> RunResult:
     """Write a canopy height model GeoTIFF (DSM - DTM, >= 0); see :func:`build_chm_job`."""
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_chm_job(inputs, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer,
-                        crs=crs, force_crs=force_crs, smrf=smrf, denoise=denoise)
-    return _run(job, executor, workers, run_options)
+    return plan_and_run(lambda: build_chm_job(
+        inputs, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer, crs=crs,
+        force_crs=force_crs, smrf=smrf, denoise=denoise), executor=executor, workers=workers, **run_options)
 
 
 def density(inputs: str | Sequence[str], out: str, *, executor: str = "threads", workers: int | None = None,
             resolution: float = 1.0, tile_size: float | None = None, crs: str | None = None,
             force_crs: bool = False, **run_options: Any) -> RunResult:
     """Write a point-density GeoTIFF (points per m^2); see :func:`build_density_job`."""
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_density_job(inputs, out, resolution=resolution, tile_size=tile_size, crs=crs, force_crs=force_crs)
-    return _run(job, executor, workers, run_options)
+    return plan_and_run(lambda: build_density_job(
+        inputs, out, resolution=resolution, tile_size=tile_size, crs=crs, force_crs=force_crs), executor=executor,
+        workers=workers, **run_options)
 
 
 def hag(input: str, out: str, *, executor: str = "threads", workers: int | None = None, resolution: float = 1.0,
         ground: str = "smrf", tile_size: float | None = None, buffer: float | None = None, smrf: SmrfOptions = None,
         denoise: bool = True, **run_options: Any) -> RunResult:
     """Write a copy of one LAS/LAZ file with HeightAboveGround; see :func:`build_hag_job`."""
-    use_storage_of(run_options.get("lithops_config"))
-    job = build_hag_job(input, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer,
-                        smrf=smrf, denoise=denoise)
-    return _run(job, executor, workers, run_options)
+    return plan_and_run(lambda: build_hag_job(
+        input, out, resolution=resolution, ground=ground, tile_size=tile_size, buffer=buffer, smrf=smrf,
+        denoise=denoise), executor=executor, workers=workers, **run_options)

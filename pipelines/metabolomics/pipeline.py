@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cloudbutton.core import Graph, InputError, Job, RunOptions, RunResult, run_job, storage, use_storage_of
+from cloudbutton.core import Graph, InputError, Job, RunResult, plan_and_run, storage
 
 from . import annotate as scoring
 from .centroids import N_SHARDS, CentroidTask, SegmentCentroids, centroid_segments, compute_centroids, default_cache_dir
@@ -324,6 +324,5 @@ def annotate(imzml: str, db: str | list[str], out: str, *, executor: str = "thre
     if "memory_mb" in kwargs:
         settings = replace(settings, memory_mb=kwargs["memory_mb"])
     run_kwargs = {k: v for k, v in kwargs.items() if k not in fields or k == "memory_mb"}
-    use_storage_of(run_kwargs.get("lithops_config"))
-    job = build_annotate_job(imzml, db, out, settings)
-    return run_job(job, RunOptions(executor=executor, workers=workers, **run_kwargs))
+    return plan_and_run(lambda: build_annotate_job(imzml, db, out, settings), executor=executor, workers=workers,
+                        **run_kwargs)
