@@ -12,9 +12,8 @@ The layout of the serverless sorts of Lithops and Primula:
   which byte range.  The driver's memory follows maps + buckets, not maps x
   buckets, and the manifest is passed by reference (URI + byte range).
 * **Bucket side.** A bucket task reads its manifest rows (one ranged GET) and
-  then one ranged GET per map object that sent it anything, ``PART_READERS`` at
-  a time (object-store latency, not bandwidth, bounds a serial reader).  Empty
-  buckets cost no request at all.
+  then one ranged GET per map object that sent it anything.  Empty buckets cost
+  no request at all.
 
 Requests per shuffle: N PUTs + N index GETs + 1 manifest PUT + for each bucket
 task 1 + (map objects it touches) GETs.
@@ -27,7 +26,7 @@ import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -45,9 +44,6 @@ SORT_CHUNK = 1 << 20
 #: Parallel index reads by the driver, and how many indexes it holds at once.
 INDEX_READERS = 16
 INDEX_WINDOW = 64
-#: Parallel part reads by a bucket task, and how many fetched parts it holds at once.
-PART_READERS = 16
-PART_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -127,31 +123,12 @@ def _template(uris: Sequence[str | None]) -> str | None:
     return template if all(u == template.format(j) for j, u in known) else None
 
 
-def _counted(read: Callable[[Any], Any], item: Any) -> tuple[Any, dict[str, int], int]:
-    """``read(item)`` in a pool thread, with the requests and bytes it took: storage counts per
-    thread, so the caller adds them to its own (:func:`_count`)."""
+def _counted_index(ref: storage.Ref) -> tuple[np.ndarray, dict[str, int], int]:
+    """:func:`read_index` in a pool thread, with the requests and bytes it took (for the caller to count)."""
     before, read0 = storage.requests(), storage.remote_bytes()[0]
-    value = read(item)
+    index = read_index(ref)
     after = storage.requests()
-    return value, {k: after[k] - before[k] for k in after}, storage.remote_bytes()[0] - read0
-
-
-def _count(used: dict[str, int], nbytes: int) -> None:
-    """Count in this thread what a pool thread's :func:`_counted` read took."""
-    for kind, n in used.items():
-        objects.count(kind, n)
-    objects.count("get", 0, read=nbytes)
-
-
-def _windowed_map(pool: ThreadPoolExecutor, items: Sequence[Any], window: int,
-                  read: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """``(item, read(item))`` for each item, in order, the reads run on ``pool`` and counted in
-    this thread; at most ``window`` results are held at once."""
-    for w in range(0, len(items), window):
-        part = items[w: w + window]
-        for item, (value, used, nbytes) in zip(part, pool.map(lambda i: _counted(read, i), part)):
-            _count(used, nbytes)
-            yield item, value
+    return index, {k: after[k] - before[k] for k in after}, storage.remote_bytes()[0] - read0
 
 
 def plan_buckets(outputs: Sequence[storage.Ref | None], buckets: int, manifest_uri: str) -> list[ShuffleInput]:
@@ -164,8 +141,13 @@ def plan_buckets(outputs: Sequence[storage.Ref | None], buckets: int, manifest_u
     with tempfile.TemporaryDirectory(prefix="cloudbutton-manifest-") as tmp:
         rows_path = os.path.join(tmp, "rows")
         with open(rows_path, "wb") as rows, ThreadPoolExecutor(INDEX_READERS) as pool:
-            present = [i for i, o in enumerate(outputs) if isinstance(o, storage.Ref)]
-            for i, index in _windowed_map(pool, present, INDEX_WINDOW, lambda k: read_index(outputs[k])):
+            present = [(i, o) for i, o in enumerate(outputs) if isinstance(o, storage.Ref)]
+            windows = (present[w: w + INDEX_WINDOW] for w in range(0, len(present), INDEX_WINDOW))
+            read = (pair for window in windows for pair in zip(window, pool.map(_counted_index, [o for _, o in window])))
+            for (i, _), (index, used, nbytes) in read:  # a window of indexes in memory at a time
+                for kind, n in used.items():
+                    objects.count(kind, n)
+                objects.count("get", 0, read=nbytes)
                 counts[index["bucket"]] += 1  # a bucket appears once per index
                 sizes[index["bucket"]] += index["length"]
                 rows.write(np.int64(len(index)).tobytes() + index["bucket"].astype("<i4").tobytes())
@@ -210,9 +192,7 @@ def _sort_rows(rows_path: str, starts: np.ndarray, out_path: str, skip: int) -> 
 def read_bucket(inp: ShuffleInput) -> dict[Any, list[Any]]:
     """The values of every key of bucket ``inp``, keys sorted, values in map-task order.
 
-    Reads the bucket's manifest rows, then its byte range of each map object that sent it
-    anything (``PART_READERS`` ranges at a time; grouped in manifest order, so the result does
-    not depend on which range arrives first).
+    Reads the bucket's manifest rows, then its byte range of each map object that sent it anything.
     """
     if inp.stop <= inp.start:
         return {}
@@ -222,9 +202,7 @@ def read_bucket(inp: ShuffleInput) -> dict[Any, list[Any]]:
     else:
         uri_of = storage.read_range(inp.manifest, *inp.maps).decode().split("\n").__getitem__
     grouped: dict[Any, list[Any]] = {}
-    with ThreadPoolExecutor(min(PART_READERS, len(rows))) as pool:
-        fetch = (lambda row: storage.read_range(uri_of(row[0]), row[1], row[1] + row[2]))
-        for _, part in _windowed_map(pool, rows.tolist(), PART_WINDOW, fetch):
-            for key, value in pickle.loads(part):
-                grouped.setdefault(key, []).append(value)
+    for number, offset, length in rows.tolist():
+        for key, value in pickle.loads(storage.read_range(uri_of(number), offset, offset + length)):
+            grouped.setdefault(key, []).append(value)
     return {key: grouped[key] for key in sorted(grouped)}
