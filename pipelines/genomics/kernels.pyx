@@ -4,8 +4,9 @@ per-base passes.
 
 Built with the package (Cython), so a worker imports machine code at once: nothing is
 compiled at run time (a JIT compiler's start-up cost more than calling a 100 kb slice).
-Each loop runs without the GIL, so the threads of one process call in parallel. DP
-costs are single precision, and a pair's cost depends only on its own inputs.
+The numeric loops run without the GIL, so the threads of one process align in parallel;
+the record reader releases it while htslib decodes each record. DP costs are single
+precision, and a pair's cost depends only on its own inputs.
 """
 import numpy as np
 

@@ -130,7 +130,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     ev_read, ev_pos, ev_len, ev_q = (np.empty(n_events, np.int64) for _ in range(4))
     re_ = np.empty(rs.size, np.int64)
     walk_cigar(ops[:, 0], ops[:, 1], n_ops, rs, np.cumsum(r_len) - r_len,
-                blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
+               blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
     ev_ins = [text[q:q + n] if q >= 0 else "" for q, n in zip(ev_q.tolist(), ev_len.tolist())]
     ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
                        min(end + 2 * pad, int(re_.max()) + pad))
@@ -146,7 +146,7 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
     pos, read = np.empty(n_obs, np.int64), np.empty(n_obs, np.int64)
     base, bq = np.empty(n_obs, np.uint8), np.empty(n_obs, np.uint8)
     gather_observations(blk_ref, blk_q, blk_len, blk_read, all_seq, all_bq, filters.min_baseq, ref.start,
-                         wanted.view(np.uint8), pos, read, base, bq)
+                        wanted.view(np.uint8), pos, read, base, bq)
     read_mapq = effective_mapq(r_mapq.astype(np.int32))
     pos, base, qual, read = kept_observations(pos, base, bq, read, read_mapq, tmpl, rs, re_, filters.max_depth)
     rev = (r_flag & 0x10) > 0
