@@ -9,7 +9,6 @@ does not depend on where the chunk boundaries are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,7 @@ from .ploidy import Ploidy
 from .reads import Observations, ReadFilters
 from .reference import RefWindow
 from .samples import SampleReads, Window, collect_samples, sample_source
-from .sources import open_alignment, open_reference
+from .sources import open_reference, reading_alignments
 
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
@@ -148,9 +147,9 @@ def call_chunk(inputs: str | Sequence[SampleReads], fasta_path: str, contig: str
     """
     samples = [SampleReads(inputs, index)] if isinstance(inputs, str) else list(inputs)
     out: list[Variant] = []
-    with open_reference(fasta_path) as fasta, ExitStack() as files:
-        sources = [sample_source(s, files.enter_context(open_alignment(s.path, fasta_path, s.index)))
-                   for s in samples]
+    with open_reference(fasta_path) as fasta, \
+            reading_alignments([(s.path, s.index) for s in samples], fasta_path) as files:
+        sources = [sample_source(s, aln) for s, aln in zip(samples, files)]
         for w_start in range(start, end, params.window):
             w_end = min(end, w_start + params.window)
             out.extend(_call_window(sources, fasta, contig, w_start, w_end, params,

@@ -8,6 +8,8 @@ The numeric loops run without the GIL, so the threads of one process align in pa
 the record reader releases it while htslib decodes each record. DP costs are single
 precision, and a pair's cost depends only on its own inputs.
 """
+import errno
+
 import numpy as np
 
 from cpython.bytes cimport PyBytes_FromString
@@ -120,7 +122,8 @@ def gather_reads(source, int skip_flags, int min_mapq, int64_t budget, int64_t b
                 break
             kept.take(region.getCurrent(), skip_flags, min_mapq, budget, block_bp)
         if region.retval < -1:
-            raise IOError(f"error while reading {region.samfile.filename.decode()}: {region.retval}")
+            raise OSError(errno.EIO, f"corrupt or unreadable alignment data (htslib read error {region.retval})",
+                          region.samfile.filename.decode())
     else:
         for read in source:
             kept.take(read._delegate, skip_flags, min_mapq, budget, block_bp)

@@ -11,6 +11,8 @@ as htslib would otherwise download them into the working folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pysam
 
@@ -34,6 +36,32 @@ def open_alignment(path: str, reference: str, index: str | None = None) -> pysam
     found = storage.cached_copy(index) if index else object_index(path)
     return pysam.AlignmentFile(storage.url_of(path), reference_filename=_reference_url(reference),
                                index_filename=found)
+
+
+@contextmanager
+def reading_alignments(files: Sequence[tuple[str, str | None]], reference: str) -> Iterator[list[pysam.AlignmentFile]]:
+    """The alignment files ``(path, index)`` open for reading (see :func:`open_alignment`).
+
+    A read error inside names the user's path (an object is read through a gateway URL),
+    and closing a file whose stream failed never replaces that error with its own.
+    """
+    opened: list[pysam.AlignmentFile] = []
+    try:
+        for path, index in files:
+            opened.append(open_alignment(path, reference, index))
+        try:
+            yield opened
+        except OSError as exc:
+            names = {aln.filename.decode(): path for aln, (path, _) in zip(opened, files)}
+            if exc.filename not in names:
+                raise
+            raise OSError(exc.errno, exc.strerror, names[exc.filename]) from exc
+    finally:
+        for aln in opened:
+            try:
+                aln.close()
+            except OSError:  # read-only: nothing is lost, and the read error above is the news
+                pass
 
 
 def object_index(path: str) -> str | None:

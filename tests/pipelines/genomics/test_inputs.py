@@ -188,6 +188,23 @@ def test_cli_bad_input_is_one_line_exit_2_without_output(tmp_path, tiny, capsys)
     assert not out.exists()
 
 
+def test_corrupt_records_are_reported_with_the_file_not_masked_on_close(tmp_path, tiny, capsys):
+    """A damaged BGZF block in the middle (the file still ends with its EOF marker, so it passes
+    the checks before calling): the failing task names the file and what is wrong."""
+    bam = tmp_path / "damaged.bam"
+    shutil.copy(tiny.bam, bam)
+    shutil.copy(tiny.bam + ".bai", str(bam) + ".bai")
+    with open(bam, "r+b") as fh:
+        fh.seek(os.path.getsize(bam) // 2)
+        fh.write(bytes(2000))
+    out = tmp_path / "o.vcf.gz"
+    code = main(["genomics", "call", str(bam), "--reference", tiny.reference, "--out", str(out), "--chunks", "2",
+                 "--retries", "0", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and not out.exists()
+    assert "corrupt or unreadable alignment data" in err[-1] and f"'{bam}'" in err[-1], err[-1]
+
+
 def test_cli_plan_prints_chunks_and_runs_nothing(tmp_path, na12878, capsys):
     out = tmp_path / "p.vcf.gz"
     code = main(["genomics", "call", na12878.bam, "--reference", na12878.reference, "--out", str(out),
