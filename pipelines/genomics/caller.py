@@ -205,7 +205,7 @@ def _blocks(win: Window, start: int, end: int, variants: list[Variant]) -> list[
     of the window, so a deletion owned by a neighbouring chunk still removes its span here.
     """
     obs, n = win.obs, end - start
-    block_sample = win.sample[np.repeat(np.arange(obs.read_start.size), np.diff(obs.read_blocks))]
+    block_sample = win.sample[obs.block_read()]
     cover = np.zeros((win.n_samples, n + 1), dtype=np.int64)
     lo = np.clip(obs.blk_ref - start, 0, n)
     hi = np.clip(obs.blk_ref + obs.blk_len - start, 0, n)

@@ -79,6 +79,10 @@ class Observations:
     blk_len: np.ndarray
     read_blocks: np.ndarray
 
+    def block_read(self) -> np.ndarray:
+        """The read of each aligned block."""
+        return np.repeat(np.arange(self.read_start.size), np.diff(self.read_blocks))
+
 
 #: Depth cap while reading: the reference is cut into fixed blocks of this many bp (absolute
 #: coordinates); a read is kept while the reads already kept that start in its block hold fewer
@@ -117,21 +121,21 @@ def collect(bam: pysam.AlignmentFile, fasta: pysam.FastaFile, contig: str, start
         return None
     n = kept.reads
     letters = kept.letters[:kept.bases]
-    text = letters.tobytes().decode("ascii")
     all_seq = _BASE_CODE[letters]
     all_bq = kept.quals[:kept.bases].copy()
     r_len, rs, r_mapq, r_flag, tmpl = (a[:n].copy() for a in (kept.length, kept.start, kept.mapq, kept.flag,
                                                                 kept.tmpl))
     n_ops = kept.n_ops[:n].copy()
     ops = kept.ops[:kept.cigar]
-    del kept, letters
     n_blocks, n_events = count_cigar(ops[:, 0])
     blk_ref, blk_q, blk_len, blk_read = (np.empty(n_blocks, np.int64) for _ in range(4))
     ev_read, ev_pos, ev_len, ev_q = (np.empty(n_events, np.int64) for _ in range(4))
     re_ = np.empty(rs.size, np.int64)
     walk_cigar(ops[:, 0], ops[:, 1], n_ops, rs, np.cumsum(r_len) - r_len,
                blk_ref, blk_q, blk_len, blk_read, ev_read, ev_pos, ev_len, ev_q, re_)
-    ev_ins = [text[q:q + n] if q >= 0 else "" for q, n in zip(ev_q.tolist(), ev_len.tolist())]
+    ev_ins = [letters[q:q + n].tobytes().decode("ascii") if q >= 0 else ""
+              for q, n in zip(ev_q.tolist(), ev_len.tolist())]
+    del kept, letters
     ref = fetch_window(fasta, contig, max(start - 2 * pad, int(rs.min()) - pad),
                        min(end + 2 * pad, int(re_.max()) + pad))
 

@@ -50,6 +50,9 @@ def _emission_tables() -> tuple[np.ndarray, np.ndarray]:
     return (-10.0 * np.log10(1.0 - err)).astype(np.float32), (-10.0 * np.log10(err / 3.0)).astype(np.float32)
 
 
+_HIT, _MISS = _emission_tables()
+
+
 def glocal_costs(hap_buf: np.ndarray, hap_off: np.ndarray, hap_len: np.ndarray, seq: np.ndarray,
                  qual: np.ndarray, pair_hap: np.ndarray, seg_beg: np.ndarray, seg_len: np.ndarray,
                  start: np.ndarray, band: np.ndarray) -> np.ndarray:
@@ -78,12 +81,11 @@ def glocal_costs(hap_buf: np.ndarray, hap_off: np.ndarray, hap_len: np.ndarray, 
     ndarray of float, shape (n,)
         Minimum total cost; ``>= 1e9`` when no alignment fits the band.
     """
-    hit, miss = _emission_tables()
     out = np.empty(pair_hap.size, dtype=np.float32)
     as_i64 = (lambda a: np.ascontiguousarray(a, dtype=np.int64))
     f32 = np.float32
     banded_costs(np.ascontiguousarray(hap_buf, dtype=np.uint8), as_i64(hap_off), as_i64(hap_len),
-                 np.ascontiguousarray(seq, dtype=np.uint8), np.ascontiguousarray(qual, dtype=np.uint8), hit, miss,
+                 np.ascontiguousarray(seq, dtype=np.uint8), np.ascontiguousarray(qual, dtype=np.uint8), _HIT, _MISS,
                  as_i64(pair_hap), as_i64(seg_beg), as_i64(seg_len), as_i64(start), as_i64(band), out,
                  f32(GAP_OPEN), f32(GAP_EXTEND), f32(INS_EMIT + GAP_OPEN), f32(INS_EMIT + GAP_EXTEND), f32(MASKED),
                  f32(_INF))

@@ -161,7 +161,7 @@ def _complete(obs: Observations, sites: np.ndarray, filters: ReadFilters) -> Obs
     pos = missing[np.repeat(lo, n) + np.arange(int(n.sum())) - np.repeat(first, n)]
     at = obs.blk_q[blk] + pos - obs.blk_ref[blk]
     base, bq = obs.seq[at], obs.bq[at]
-    read = np.repeat(np.arange(obs.read_start.size), np.diff(obs.read_blocks))[blk]
+    read = obs.block_read()[blk]
     ok = (base < 4) & (bq >= filters.min_baseq)
     pos, base, qual, read = kept_observations(pos[ok], base[ok], bq[ok], read[ok], obs.read_mapq, obs.read_tmpl,
                                               obs.read_start, obs.read_end, filters.max_depth)
